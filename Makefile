@@ -1,0 +1,72 @@
+# Watcher — two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint format migrate admin demo messages bench clean stop-redis
+
+help:
+	@echo "make run    - install, migrate, create the admin, load demo data, start web+worker+beat"
+	@echo "make test   - install, lint, check migrations and run the whole test suite"
+	@echo "make lint   - ruff check + ruff format --check"
+	@echo "make format - ruff format + ruff check --fix"
+	@echo "make bench  - run the benchmarks in bench/ (slow)"
+
+# The virtualenv is (re)installed when a requirements file changes.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+admin: venv
+	$(PY) manage.py ensure_admin
+
+demo: venv
+	$(PY) manage.py load_demo --if-empty
+
+run: migrate admin demo
+	@echo ""
+	@echo "  Admin:     http://$(HOST):$(PORT)/admin/"
+	@echo "  Live:      http://$(HOST):$(PORT)/live/agents/"
+	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
+	@echo "  Health:    http://$(HOST):$(PORT)/api/v1/watcher/health"
+	@echo ""
+	$(VENV)/bin/honcho start -f Procfile
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	@# Without REDIS_URL the tests get their own embedded Redis and SQLite under data/test.
+	$(PY) manage.py makemigrations --check --dry-run
+	WATCHER_DATA_DIR=$${WATCHER_DATA_DIR:-$(CURDIR)/data/test} $(PY) -m pytest $(PYTEST_ARGS)
+
+messages: venv
+	$(PY) manage.py makemessages -l ru --ignore=.venv --ignore=data
+	$(PY) manage.py compilemessages --ignore=.venv
+
+bench: venv
+	$(PY) bench/parser_speed.py
+	$(PY) bench/parser_accuracy.py ../shared/eval/dev_pages.jsonl
+
+stop-redis: venv
+	$(PY) -c 'from pathlib import Path; from config.embedded_redis import stop_embedded_redis as s; print("stopped" if s(Path("data")) else "not running")'
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

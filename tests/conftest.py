@@ -1,0 +1,58 @@
+"""Shared fixtures. Tests run against the real Redis and database the settings point at.
+
+The Redis database is flushed around each test: point ``REDIS_URL`` at a disposable one
+(``make test`` without ``REDIS_URL`` uses its own embedded server under ``data/test``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import AgentFactory
+from watcher.models import Agent
+from watcher.services.agents import create_agent
+from watcher.services.redis import get_redis
+
+
+@pytest.fixture(autouse=True)
+def clean_redis() -> Iterator[None]:
+    client = get_redis()
+    client.flushdb()
+    yield
+    client.flushdb()
+
+
+class AgentHandle:
+    """An agent with its plain API key and an API client that sends it."""
+
+    def __init__(self, agent: Agent, key: str) -> None:
+        self.agent = agent
+        self.key = key
+        self.client = APIClient()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    @property
+    def id(self) -> str:
+        return str(self.agent.pk)
+
+
+@pytest.fixture
+def make_agent(db: None):
+    counter = iter(range(1, 10_000))
+
+    def make(name: str | None = None, **fields: object) -> AgentHandle:
+        agent, key = create_agent(name or f"agent-{next(counter)}", **fields)
+        return AgentHandle(agent, key)
+
+    return make
+
+
+@pytest.fixture
+def agent(make_agent) -> AgentHandle:
+    return make_agent("agent-main")
+
+
+__all__ = ["AgentFactory", "AgentHandle"]

@@ -1,0 +1,70 @@
+"""Authentication of agents (API keys) and the roles of people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from watcher.models import Agent
+from watcher.services.agents import authenticate_key
+
+STAFF_ROLES = ("admin", "manager", "senior", "director")
+
+
+class AgentKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <agent API key>``; ``request.auth`` is the :class:`Agent`."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, Agent] | None:
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            raise exceptions.NotAuthenticated(_("Missing API key."))
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("Invalid Authorization header."))
+        try:
+            key = header[1].decode()
+        except UnicodeError as exc:
+            raise exceptions.AuthenticationFailed(_("Invalid API key.")) from exc
+        agent = authenticate_key(key)
+        if agent is None:
+            raise exceptions.AuthenticationFailed(_("Invalid API key."))
+        if not agent.is_enabled:
+            raise exceptions.PermissionDenied(_("This agent is disabled."))
+        return AnonymousUser(), agent
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class IsAgent(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.auth, Agent)
+
+
+def has_role(user: Any, roles: tuple[str, ...]) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name__in=roles).exists()
+
+
+class IsWatcherAdmin(BasePermission):
+    """Superusers and members of the ``admin`` group."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return has_role(request.user, ("admin",))
+
+
+class IsStatsReader(BasePermission):
+    """``admin``, ``manager``, ``senior`` or ``director``."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return has_role(request.user, STAFF_ROLES)

@@ -1,0 +1,120 @@
+"""Request and response shapes of the watcher API (SPEC §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from watcher.models import AgentStatus, EmulationConfig, Task
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    competitor_id = serializers.IntegerField(allow_null=True, read_only=True)
+    lease_version = serializers.IntegerField(
+        read_only=True, help_text="Echo it in the report to fence against an expired lease."
+    )
+
+    class Meta:
+        model = Task
+        fields = (
+            "id", "url", "marketplace", "sku", "competitor_id", "priority", "created_at",
+            "lease_version",
+        )  # fmt: skip
+
+
+class ReportSerializer(serializers.Serializer):
+    raw_text = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    timing_ms = serializers.IntegerField(min_value=0, max_value=24 * 3600 * 1000)
+    success = serializers.BooleanField()
+    error = serializers.CharField(allow_null=True, allow_blank=True, required=False, default=None)
+    lease_version = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        return super().to_internal_value(data)
+
+
+class ReportResultSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    status = serializers.CharField()
+    outcome = serializers.CharField()
+    duplicate = serializers.BooleanField()
+    price_history_id = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=AgentStatus.choices)
+    current_task = serializers.CharField(allow_null=True, required=False, default=None)
+    stats = serializers.DictField(allow_null=True, required=False, default=None)
+    ip = serializers.IPAddressField(
+        required=False, allow_null=True, help_text="The agent's public IP (else stats.ip)."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        stats = attrs.get("stats") or {}
+        ip = attrs.get("ip") or stats.get("ip")
+        if ip is not None:
+            attrs["ip"] = serializers.IPAddressField().run_validation(ip)
+        return attrs
+
+
+class PanicSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+    details = serializers.DictField(required=False, default=dict)
+
+    def validate_details(self, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("ip") is not None:
+            serializers.IPAddressField().run_validation(value["ip"])
+        return value
+
+
+class EmulationConfigSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EmulationConfig
+        fields = (
+            "min_delay_ms", "max_delay_ms", "scroll_enabled", "scroll_steps", "mouse_movement",
+            "mouse_curve", "page_view_min_ms", "page_view_max_ms", "random_order",
+        )  # fmt: skip
+
+
+class AgentSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=AgentStatus.choices)
+    current_ip = serializers.IPAddressField(allow_null=True)
+    last_heartbeat = serializers.DateTimeField(allow_null=True)
+    tasks_completed_today = serializers.IntegerField()
+    tasks_failed_today = serializers.IntegerField()
+
+
+class AgentListSerializer(serializers.Serializer):
+    agents = AgentSummarySerializer(many=True)
+
+
+class AgentDetailSerializer(AgentSummarySerializer):
+    modem_operator = serializers.CharField(allow_blank=True)
+    signal_strength = serializers.IntegerField(allow_null=True)
+    cookies_updated_at = serializers.DateTimeField(allow_null=True)
+    current_task = serializers.UUIDField(allow_null=True)
+    avg_task_time_ms = serializers.FloatField(allow_null=True)
+    version = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+
+
+class TaskStatsSerializer(serializers.Serializer):
+    total_queued = serializers.IntegerField()
+    total_in_progress = serializers.IntegerField()
+    total_completed_today = serializers.IntegerField()
+    total_failed_today = serializers.IntegerField()
+    by_marketplace = serializers.DictField(child=serializers.IntegerField())
+    by_agent = serializers.DictField(child=serializers.IntegerField())
+    avg_completion_time_ms = serializers.FloatField(allow_null=True)
+    estimated_completion_time = serializers.DateTimeField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)

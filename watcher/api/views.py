@@ -1,0 +1,243 @@
+"""Thin DRF views of the agent and staff API: parse input, call a service, shape output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from watcher.api import serializers as s
+from watcher.api.auth import AgentKeyAuthentication, IsAgent, IsStatsReader, IsWatcherAdmin
+from watcher.models import Agent, EmulationConfig
+from watcher.services import agents, distributor, results, stats
+from watcher.services.errors import ServiceError
+from watcher.services.health import check_health
+
+ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Malformed body or unknown enum value"),
+    401: OpenApiResponse(s.ErrorSerializer, description="Missing or wrong API key"),
+    403: OpenApiResponse(s.ErrorSerializer, description="Disabled agent / not yours"),
+}
+
+
+def client_ip(request: Request) -> str:
+    return str(request.META.get("REMOTE_ADDR") or "127.0.0.1")
+
+
+def service_error(exc: ServiceError) -> Response:
+    return Response({"detail": exc.message, "code": exc.code}, status=exc.http_status)
+
+
+class AgentAPIView(APIView):
+    """Base of the endpoints agents call with their API key."""
+
+    authentication_classes = (AgentKeyAuthentication,)
+    permission_classes = (IsAgent,)
+
+    def agent(self, request: Request) -> Agent:
+        return request.auth  # type: ignore[return-value]
+
+    def agent_ip(self, request: Request) -> str:
+        agent = self.agent(request)
+        return str(agent.current_ip) if agent.current_ip else client_ip(request)
+
+
+class NextTaskView(AgentAPIView):
+    @extend_schema(
+        operation_id="tasks_next",
+        summary="Next task for this agent",
+        description=(
+            "Walks the marketplaces in queue order; for each takes the (IP, domain) semaphore "
+            "and pops the highest-priority task. 204 when nothing is available to this agent."
+        ),
+        responses={200: s.TaskSerializer, 204: None, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        task = distributor.claim_next_task(self.agent(request), self.agent_ip(request))
+        if task is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(s.TaskSerializer(task).data)
+
+
+class ReportView(AgentAPIView):
+    @extend_schema(
+        operation_id="tasks_report",
+        summary="Report the result of a task",
+        request=s.ReportSerializer,
+        responses={
+            200: s.ReportResultSerializer,
+            404: OpenApiResponse(s.ErrorSerializer, description="Unknown task"),
+            409: OpenApiResponse(s.ErrorSerializer, description="Lease expired"),
+            413: OpenApiResponse(s.ErrorSerializer, description="raw_text too large"),
+            **ERRORS,
+        },
+        examples=[
+            OpenApiExample(
+                "Success",
+                value={
+                    "raw_text": "Кроссовки беговые\n1 299 ₽\n2 600 ₽\n4,8 · 12 345 оценок",
+                    "timing_ms": 5230,
+                    "success": True,
+                    "error": None,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Failure",
+                value={"raw_text": "", "timing_ms": 30000, "success": False, "error": "timeout"},
+                request_only=True,
+            ),
+        ],
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        limit = settings.WATCHER_MAX_REPORT_BYTES
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 64 * 1024:
+            return Response({"detail": f"Report larger than {limit} bytes."}, status=413)
+        serializer = s.ReportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if len(data["raw_text"].encode()) > limit:
+            return Response({"detail": f"raw_text larger than {limit} bytes."}, status=413)
+        try:
+            result = results.submit_report(
+                self.agent(request),
+                str(task_id),
+                results.ReportInput(
+                    raw_text=data["raw_text"],
+                    timing_ms=data["timing_ms"],
+                    success=data["success"],
+                    error=data.get("error"),
+                    lease_version=data.get("lease_version"),
+                ),
+                ip=self.agent_ip(request),
+            )
+        except ServiceError as exc:
+            return service_error(exc)
+        return Response(result.as_dict())
+
+
+class HeartbeatView(AgentAPIView):
+    @extend_schema(
+        operation_id="agents_heartbeat",
+        request=s.HeartbeatSerializer,
+        responses={200: inline_serializer("HeartbeatOk", {"status": serializers.CharField()})},
+        examples=[
+            OpenApiExample(
+                "Working",
+                value={
+                    "status": "working",
+                    "current_task": None,
+                    "stats": {"ip": "10.0.0.7", "modem_operator": "MTS", "signal_strength": 4},
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.HeartbeatSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        agents.record_heartbeat(
+            self.agent(request),
+            agents.Heartbeat(
+                status=data["status"],
+                current_task=data.get("current_task"),
+                stats=data.get("stats") or {},
+                ip=data.get("ip") or client_ip(request),
+            ),
+        )
+        return Response({"status": "ok"})
+
+
+class PanicView(AgentAPIView):
+    @extend_schema(
+        operation_id="agents_panic",
+        request=s.PanicSerializer,
+        responses={200: inline_serializer("PanicOk", {"status": serializers.CharField()})},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.PanicSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agents.enter_panic(
+            self.agent(request),
+            serializer.validated_data["reason"],
+            serializer.validated_data["details"],
+            ip=self.agent_ip(request),
+        )
+        return Response({"status": "ok"})
+
+
+class EmulationConfigView(AgentAPIView):
+    @extend_schema(operation_id="config_emulation", responses={200: s.EmulationConfigSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(s.EmulationConfigSerializer(EmulationConfig.get()).data)
+
+
+class AgentListView(APIView):
+    permission_classes = (IsWatcherAdmin,)
+
+    @extend_schema(operation_id="agents_list", responses={200: s.AgentListSerializer})
+    def get(self, request: Request) -> Response:
+        items = stats.agent_summaries(Agent.objects.order_by("name"))
+        return Response({"agents": s.AgentSummarySerializer(items, many=True).data})
+
+
+class AgentDetailView(APIView):
+    permission_classes = (IsWatcherAdmin,)
+
+    @extend_schema(operation_id="agents_detail", responses={200: s.AgentDetailSerializer})
+    def get(self, request: Request, agent_id: str) -> Response:
+        agent = get_object_or_404(Agent, pk=agent_id)
+        return Response(s.AgentDetailSerializer(stats.agent_detail(agent)).data)
+
+
+class TaskStatsView(APIView):
+    permission_classes = (IsStatsReader,)
+
+    @extend_schema(operation_id="tasks_stats", responses={200: s.TaskStatsSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(s.TaskStatsSerializer(stats.task_stats()).data)
+
+
+class HealthView(APIView):
+    """Health check: Redis and the database answer; 503 when either does not."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        operation_id="health",
+        responses={
+            200: inline_serializer(
+                "Health",
+                {
+                    "status": serializers.ChoiceField(choices=["healthy", "unhealthy"]),
+                    "checks": serializers.DictField(),
+                    "timestamp": serializers.DateTimeField(),
+                },
+            ),
+            503: OpenApiResponse(description="Redis or the database is down"),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        result = check_health()
+        return Response(result, status=200 if result["status"] == "healthy" else 503)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus a JSON 400 for a body that is not an object."""
+    from rest_framework.views import exception_handler as drf_handler
+
+    if isinstance(exc, ServiceError):
+        return service_error(exc)
+    if isinstance(exc, ValidationError) and not isinstance(exc.detail, dict):
+        exc = ValidationError({"non_field_errors": exc.detail})
+    return drf_handler(exc, context)

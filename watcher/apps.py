@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class WatcherConfig(AppConfig):
+    name = "watcher"
+    verbose_name = _("Watcher")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from watcher.schedules import ensure_schedules
+
+        post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="watcher-schedules")

@@ -1,0 +1,247 @@
+"""Agents: API keys, heartbeat, panic, offline detection, live counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.services import notify
+from watcher.models import DOMAINS, Agent, AgentStatus, Task, TaskStatus
+from watcher.services import semaphore
+from watcher.services.redis import (
+    AGENT_COMPLETED_KEY,
+    AGENT_FAILED_KEY,
+    AGENT_STATE_KEY,
+    AGENT_TIMING_KEY,
+    get_redis,
+)
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "wa_"
+_PREFIX_LEN = 10
+_STATE_TTL = 300
+_COUNTER_TTL = 2 * 24 * 3600
+_TIMING_WINDOW = 100
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_key() -> tuple[str, str, str]:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[len(KEY_PREFIX) : len(KEY_PREFIX) + _PREFIX_LEN], _digest(key)
+
+
+def create_agent(name: str, **fields: Any) -> tuple[Agent, str]:
+    """Create an agent; returns it with its API key, which is never stored nor shown again."""
+    key, prefix, digest = _new_key()
+    agent = Agent.objects.create(name=name, api_key_prefix=prefix, api_key_digest=digest, **fields)
+    return agent, key
+
+
+def rotate_key(agent: Agent) -> str:
+    """Give the agent a new API key; the old one stops working at once."""
+    key, prefix, digest = _new_key()
+    Agent.objects.filter(pk=agent.pk).update(
+        api_key_prefix=prefix, api_key_digest=digest, api_key_rotated_at=timezone.now()
+    )
+    agent.api_key_prefix, agent.api_key_digest = prefix, digest
+    return key
+
+
+def authenticate_key(key: str) -> Agent | None:
+    """The agent owning ``key`` (enabled or not), or None; compared in constant time."""
+    if not key.startswith(KEY_PREFIX) or len(key) < len(KEY_PREFIX) + _PREFIX_LEN:
+        return None
+    prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + _PREFIX_LEN]
+    agent = Agent.objects.filter(api_key_prefix=prefix).first()
+    if agent is None or not hmac.compare_digest(agent.api_key_digest, _digest(key)):
+        return None
+    return agent
+
+
+# --- Heartbeat, panic, offline ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    status: str
+    current_task: str | None
+    stats: dict[str, Any]
+    ip: str | None
+
+
+def _release_leases_of(agent: Agent, ip: str | None) -> None:
+    """Release the semaphores the agent's running tasks hold on ``ip``."""
+    for task in Task.objects.filter(agent=agent, status=TaskStatus.IN_PROGRESS, claimed_ip=ip):
+        semaphore.release(str(ip), DOMAINS[task.marketplace], task.semaphore_token)
+
+
+@transaction.atomic
+def record_heartbeat(agent: Agent, beat: Heartbeat) -> Agent:
+    """Store the agent's state (row + fast state in Redis) and renew its running leases."""
+    now = timezone.now()
+    stats = beat.stats or {}
+    was_offline = agent.status == AgentStatus.OFFLINE
+    old_ip = agent.current_ip
+    agent.status = beat.status
+    agent.last_heartbeat = now
+    agent.stats = stats
+    if beat.ip:
+        agent.current_ip = beat.ip
+    for field_name in ("modem_operator", "version"):
+        if isinstance(stats.get(field_name), str):
+            setattr(agent, field_name, stats[field_name][:100])
+    if isinstance(stats.get("signal_strength"), int):
+        agent.signal_strength = stats["signal_strength"]
+    current = None
+    if beat.current_task:
+        current = Task.objects.filter(
+            pk=beat.current_task, agent=agent, status=TaskStatus.IN_PROGRESS
+        ).first()
+    agent.current_task = current
+    agent.save(
+        update_fields=[
+            "status", "last_heartbeat", "stats", "current_ip", "modem_operator", "version",
+            "signal_strength", "current_task",
+        ]
+    )  # fmt: skip
+    if old_ip and agent.current_ip != old_ip:
+        # A new mobile IP: the old IP's locks held by this agent must not linger.
+        _release_leases_of(agent, old_ip)
+        log.info("agent ip changed", extra={"agent": str(agent.pk), "old": old_ip})
+    else:
+        _renew_leases(agent, now)
+    state = {
+        "status": agent.status,
+        "current_task": str(current.pk) if current else None,
+        "ip": agent.current_ip,
+        "last_heartbeat": now.isoformat(),
+        "stats": stats,
+    }
+    get_redis().set(AGENT_STATE_KEY.format(id=agent.pk), json.dumps(state), ex=_STATE_TTL)
+    if was_offline and agent.status != AgentStatus.OFFLINE:
+        log.info("agent back online", extra={"agent": str(agent.pk)})
+    return agent
+
+
+def _renew_leases(agent: Agent, now: dt.datetime) -> None:
+    lease = dt.timedelta(seconds=settings.WATCHER_TASK_LEASE_SECONDS)
+    running = list(Task.objects.filter(agent=agent, status=TaskStatus.IN_PROGRESS))
+    if not running:
+        return
+    Task.objects.filter(pk__in=[t.pk for t in running], status=TaskStatus.IN_PROGRESS).update(
+        lease_expires_at=now + lease
+    )
+    for task in running:
+        if task.claimed_ip:
+            semaphore.extend(task.claimed_ip, DOMAINS[task.marketplace], task.semaphore_token)
+
+
+def enter_panic(agent: Agent, reason: str, details: dict[str, Any], ip: str | None) -> Agent:
+    """The agent saw signs of blocking: stop feeding it and its IP, hand its tasks back."""
+    from watcher.services.distributor import requeue_agent_tasks
+
+    now = timezone.now()
+    blocked_ip = str(details.get("ip") or ip or agent.current_ip or "") or None
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(
+            status=AgentStatus.PANIC,
+            panic_reason=reason[:500],
+            panic_details=details,
+            panic_at=now,
+            last_heartbeat=now,
+        )
+        agent.refresh_from_db()
+        requeue_agent_tasks(agent, reason="agent panic")
+        payload = {
+            "agent_id": str(agent.pk),
+            "name": agent.name,
+            "reason": reason,
+            "ip": blocked_ip,
+        }
+        transaction.on_commit(lambda: notify("watcher_agent_panic", payload))
+    if blocked_ip:
+        semaphore.block_ip(blocked_ip, settings.WATCHER_AGENT_PANIC_COOLDOWN, reason)
+    return agent
+
+
+def mark_offline_agents(now: dt.datetime | None = None) -> list[str]:
+    """Agents silent for longer than the heartbeat timeout become ``offline``; admins hear."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.WATCHER_AGENT_HEARTBEAT_TIMEOUT)
+    stale = Agent.objects.exclude(status=AgentStatus.OFFLINE).filter(last_heartbeat__lt=cutoff)
+    went_offline: list[str] = []
+    for agent in stale:
+        # Conditional: a heartbeat arriving meanwhile wins.
+        if Agent.objects.filter(pk=agent.pk, last_heartbeat__lt=cutoff).update(
+            status=AgentStatus.OFFLINE
+        ):
+            went_offline.append(str(agent.pk))
+            notify(
+                "watcher_agent_offline",
+                {
+                    "agent_id": str(agent.pk),
+                    "name": agent.name,
+                    "last_heartbeat": agent.last_heartbeat.isoformat()
+                    if agent.last_heartbeat
+                    else None,
+                },
+            )
+    return went_offline
+
+
+# --- Counters ---------------------------------------------------------------------------------
+
+
+def _day(now: dt.datetime | None = None) -> str:
+    return timezone.localdate(now).isoformat()
+
+
+def count_result(agent_id: str, ok: bool, timing_ms: int | None) -> None:
+    """Bump today's completed/failed counter (kept two days) and the timing window."""
+    pipe = get_redis().pipeline(transaction=False)
+    key = (AGENT_COMPLETED_KEY if ok else AGENT_FAILED_KEY).format(id=agent_id, day=_day())
+    pipe.incr(key)
+    pipe.expire(key, _COUNTER_TTL)
+    if ok and timing_ms is not None:
+        timing_key = AGENT_TIMING_KEY.format(id=agent_id)
+        pipe.lpush(timing_key, int(timing_ms))
+        pipe.ltrim(timing_key, 0, _TIMING_WINDOW - 1)
+    pipe.execute()
+
+
+def counters(agent_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Today's ``{completed, failed}`` for each agent, in one round trip."""
+    pipe = get_redis().pipeline(transaction=False)
+    day = _day()
+    for agent_id in agent_ids:
+        pipe.get(AGENT_COMPLETED_KEY.format(id=agent_id, day=day))
+        pipe.get(AGENT_FAILED_KEY.format(id=agent_id, day=day))
+    values = pipe.execute()
+    return {
+        agent_id: {"completed": int(values[2 * i] or 0), "failed": int(values[2 * i + 1] or 0)}
+        for i, agent_id in enumerate(agent_ids)
+    }
+
+
+def average_task_time_ms(agent_id: str) -> float | None:
+    timings = get_redis().lrange(AGENT_TIMING_KEY.format(id=agent_id), 0, _TIMING_WINDOW - 1)
+    if not timings:
+        return None
+    return round(sum(int(t) for t in timings) / len(timings), 1)

@@ -1,0 +1,181 @@
+"""Task distribution: the IP semaphore, crash-safe claims, leases and their expiry (SPEC §5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from parser.types import Marketplace
+from watcher.models import DOMAINS, Agent, Task, TaskOutcome, TaskStatus
+from watcher.services import queues, semaphore
+from watcher.services.redis import BLOCKED_KEY, INFLIGHT_KEY, SEMAPHORE_KEY, get_redis, script
+
+log = logging.getLogger(__name__)
+
+# Take the (IP, domain) semaphore and move one id from the ready queue to the in-flight set
+# with its lease deadline, atomically: if this process dies before the database update, the id
+# is still in flight and the lease reaper puts it back.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return {'blocked'} end
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return {'busy'} end
+local popped = redis.call('ZPOPMAX', KEYS[2])
+if #popped == 0 then
+  if holder then redis.call('DEL', KEYS[1]) end
+  return {'empty'}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[3], ARGV[3], popped[1])
+return {'ok', popped[1]}
+"""
+# Ids a claim may skip (cancelled or stale) before it moves on to the next marketplace.
+_MAX_SKIPS = 100
+
+
+def marketplace_order() -> list[str]:
+    """Marketplaces in the order agents are fed (``WATCHER_QUEUE_PRIORITY_*``)."""
+    weights = {
+        Marketplace.WILDBERRIES: settings.WATCHER_QUEUE_PRIORITY_WB,
+        Marketplace.OZON: settings.WATCHER_QUEUE_PRIORITY_OZON,
+        Marketplace.YANDEX_MARKET: settings.WATCHER_QUEUE_PRIORITY_YM,
+    }
+    return sorted(weights, key=lambda mp: (weights[mp], mp))
+
+
+def _lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.WATCHER_TASK_LEASE_SECONDS)
+
+
+def claim_next_task(agent: Agent, ip: str) -> Task | None:
+    """Hand the agent its next task, or None when nothing is available to it right now."""
+    if not agent.accepts_tasks or semaphore.is_blocked(ip):
+        return None
+    claim = script(_CLAIM)
+    client = get_redis()
+    for mp in marketplace_order():
+        domain = DOMAINS[mp]
+        token = secrets.token_hex(16)
+        keys = [
+            SEMAPHORE_KEY.format(ip=ip, domain=domain),
+            queues.queue_key(mp),
+            INFLIGHT_KEY,
+            BLOCKED_KEY.format(ip=ip),
+        ]
+        for _ in range(_MAX_SKIPS):
+            now = timezone.now()
+            deadline = now + _lease()
+            result = claim(
+                keys=keys, args=[token, settings.WATCHER_IP_SEMAPHORE_TTL, deadline.timestamp()]
+            )
+            if result[0] != "ok":
+                break
+            task_id = result[1]
+            try:
+                uuid.UUID(task_id)
+            except ValueError:
+                client.zrem(INFLIGHT_KEY, task_id)
+                continue
+            # Conditional update: of two claims of one id, exactly one wins.
+            won = Task.objects.filter(pk=task_id, status=TaskStatus.PENDING).update(
+                status=TaskStatus.IN_PROGRESS,
+                agent=agent,
+                started_at=now,
+                lease_version=F("lease_version") + 1,
+                lease_expires_at=deadline,
+                claimed_ip=ip,
+                semaphore_token=token,
+            )
+            if won:
+                Agent.objects.filter(pk=agent.pk).update(current_task_id=task_id)
+                return Task.objects.get(pk=task_id)
+            client.zrem(INFLIGHT_KEY, task_id)
+        semaphore.release(ip, domain, token)
+    return None
+
+
+def _hand_back(task: Task, *, count_retry: bool, reason: str, outcome: str) -> bool:
+    """Return an in-progress task to the queue (or fail it past the retry limit).
+
+    Conditional on the lease the caller saw, so a report racing with this is never undone.
+    Runs inside the caller's transaction; Redis is touched after commit.
+    """
+    retries = task.retry_count + (1 if count_retry else 0)
+    exhausted = retries >= settings.WATCHER_TASK_MAX_RETRIES
+    updated = Task.objects.filter(
+        pk=task.pk, status=TaskStatus.IN_PROGRESS, lease_version=task.lease_version
+    ).update(
+        status=TaskStatus.FAILED if exhausted else TaskStatus.PENDING,
+        outcome=outcome if exhausted else "",
+        agent=None,
+        retry_count=retries,
+        error=reason,
+        lease_expires_at=None,
+        completed_at=timezone.now() if exhausted else None,
+    )
+    if not updated:
+        return False
+    ip, domain, token = task.claimed_ip, DOMAINS[task.marketplace], task.semaphore_token
+
+    def after_commit() -> None:
+        if ip:
+            semaphore.release(ip, domain, token)
+        get_redis().zrem(INFLIGHT_KEY, str(task.pk))
+        if not exhausted:
+            queues.push([(str(task.pk), task.marketplace, task.priority)])
+
+    transaction.on_commit(after_commit)
+    return True
+
+
+def requeue_agent_tasks(agent: Agent, reason: str) -> int:
+    """Give back every task the agent holds, without counting a retry (not the task's fault)."""
+    count = 0
+    for task in Task.objects.filter(agent=agent, status=TaskStatus.IN_PROGRESS):
+        count += _hand_back(task, count_retry=False, reason=reason, outcome=TaskOutcome.AGENT_ERROR)
+    return count
+
+
+def reap_expired_leases(now: dt.datetime | None = None) -> dict[str, int]:
+    """Put back tasks whose agent went silent, and ids lost between a claim and its update."""
+    now = now or timezone.now()
+    reaped = 0
+    for task in Task.objects.filter(status=TaskStatus.IN_PROGRESS, lease_expires_at__lt=now):
+        with transaction.atomic():
+            reaped += _hand_back(
+                task,
+                count_retry=True,
+                reason="lease expired: the agent did not report in time",
+                outcome=TaskOutcome.LEASE_EXPIRED,
+            )
+    # In-flight ids past their deadline whose row is still pending: the claiming process died
+    # between the Lua claim and the database update.
+    client = get_redis()
+    stale = client.zrangebyscore(INFLIGHT_KEY, 0, now.timestamp())
+    recovered = 0
+    if stale:
+        valid = [s for s in stale if _is_uuid(s)]
+        pending = Task.objects.filter(pk__in=valid, status=TaskStatus.PENDING).values_list(
+            "pk", "marketplace", "priority"
+        )
+        items = [(str(pk), mp, prio) for pk, mp, prio in pending]
+        if items:
+            recovered = queues.push(items)
+        client.zrem(INFLIGHT_KEY, *stale)
+    if reaped or recovered:
+        log.info("leases reaped", extra={"expired": reaped, "recovered": recovered})
+    return {"expired": reaped, "recovered": recovered}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,27 @@
+"""Errors a service raises for the edge (API, admin, commands) to turn into an answer."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    http_status = 400
+    code = "invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    http_status = 404
+    code = "not_found"
+
+
+class Forbidden(ServiceError):
+    http_status = 403
+    code = "forbidden"
+
+
+class Conflict(ServiceError):
+    http_status = 409
+    code = "conflict"

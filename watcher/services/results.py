@@ -1,0 +1,205 @@
+"""Result handling (SPEC §6): reports are durable, idempotent and fenced by the lease."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.services import check_observation
+from parser.services import parse
+from parser.types import ParsedCard, ParseError, ParseErrorCode
+from watcher.models import (
+    DOMAINS,
+    Agent,
+    PriceHistory,
+    Task,
+    TaskOutcome,
+    TaskReport,
+    TaskStatus,
+)
+from watcher.services import agents, queues, semaphore
+from watcher.services.errors import Conflict, Forbidden, NotFound
+from watcher.services.redis import INFLIGHT_KEY, get_redis
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    raw_text: str
+    timing_ms: int
+    success: bool
+    error: str | None
+    lease_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    task_id: str
+    status: str
+    outcome: str
+    duplicate: bool = False
+    price_history_id: int | None = None
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "status": self.status,
+            "outcome": self.outcome,
+            "duplicate": self.duplicate,
+            "price_history_id": self.price_history_id,
+            "error": self.error,
+        }
+
+
+def _result(task: Task, report: TaskReport, duplicate: bool) -> ReportResult:
+    price_id = PriceHistory.objects.filter(task=task).values_list("pk", flat=True).first()
+    return ReportResult(
+        task_id=str(task.pk),
+        status=task.status,
+        outcome=report.outcome,
+        duplicate=duplicate,
+        price_history_id=price_id,
+        error=task.error,
+    )
+
+
+def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None) -> ReportResult:
+    """Record an agent's report of a task and settle the task.
+
+    Idempotent: the same report posted again answers as the first did and writes nothing.
+    Fenced: a report from a lease that has expired (or was never this agent's) changes nothing.
+    """
+    with transaction.atomic():
+        task = Task.objects.select_for_update().filter(pk=task_id).first()
+        if task is None:
+            raise NotFound("Unknown task")
+        attempt = data.lease_version
+        if attempt is None and task.agent_id == agent.pk:
+            attempt = task.lease_version
+        earlier = TaskReport.objects.filter(task=task, agent=agent)
+        earlier = earlier.filter(attempt=attempt) if attempt is not None else earlier
+        if (previous := earlier.order_by("-attempt").first()) is not None:
+            return _result(task, previous, duplicate=True)
+        if task.agent_id is not None and task.agent_id != agent.pk:
+            raise Forbidden("This task is assigned to another agent")
+        if (
+            task.status != TaskStatus.IN_PROGRESS
+            or task.agent_id != agent.pk
+            or attempt != task.lease_version
+        ):
+            raise Conflict("The lease of this task has expired; the report was not recorded")
+        report = TaskReport.objects.create(
+            task=task,
+            agent=agent,
+            attempt=task.lease_version,
+            success=data.success,
+            raw_text=data.raw_text,
+            timing_ms=data.timing_ms,
+            error=data.error or "",
+            ip=ip,
+        )
+        if not data.success:
+            _settle_failure(task, report, data.error or "agent reported a failure")
+        else:
+            try:
+                card = parse(data.raw_text, task.marketplace, task.sku)
+            except ParseError as exc:
+                _settle_parse_error(task, report, exc)
+            else:
+                record_observation(task, report, card)
+        Agent.objects.filter(pk=agent.pk, current_task=task).update(current_task=None)
+        task.refresh_from_db()
+        _after_settle(task, report)
+        return _result(task, report, duplicate=False)
+
+
+def _after_settle(task: Task, report: TaskReport) -> None:
+    """Release the lease's semaphore and count the result once the transaction commits."""
+    ip, domain, token = task.claimed_ip, DOMAINS[task.marketplace], task.semaphore_token
+    ok = task.status == TaskStatus.COMPLETED
+    agent_id = str(report.agent_id)
+    timing = report.timing_ms
+
+    def after_commit() -> None:
+        if ip:
+            semaphore.release(ip, domain, token)
+        get_redis().zrem(INFLIGHT_KEY, str(task.pk))
+        agents.count_result(agent_id, ok=ok, timing_ms=timing if ok else None)
+        if task.status == TaskStatus.PENDING:
+            queues.push([(str(task.pk), task.marketplace, task.priority)])
+
+    transaction.on_commit(after_commit)
+
+
+def _settle(
+    task: Task,
+    report: TaskReport,
+    status: str,
+    outcome: str,
+    error: str = "",
+    *,
+    count_retry: bool = False,
+) -> None:
+    now = timezone.now()
+    fields: dict[str, Any] = {"status": status, "outcome": outcome, "error": error[:5000]}
+    if count_retry:
+        fields["retry_count"] = task.retry_count + 1
+    if status == TaskStatus.PENDING:
+        fields.update(agent=None, lease_expires_at=None)
+    else:
+        fields.update(completed_at=now, execution_time_ms=report.timing_ms, lease_expires_at=None)
+    Task.objects.filter(pk=task.pk, lease_version=report.attempt).update(**fields)
+    TaskReport.objects.filter(pk=report.pk).update(outcome=outcome)
+    report.outcome = outcome
+
+
+def _settle_failure(task: Task, report: TaskReport, error: str, outcome: str = "") -> None:
+    """A failed attempt: back to the queue below the retry limit, else ``failed``."""
+    outcome = outcome or TaskOutcome.AGENT_ERROR
+    exhausted = task.retry_count + 1 >= settings.WATCHER_TASK_MAX_RETRIES
+    status = TaskStatus.FAILED if exhausted else TaskStatus.PENDING
+    _settle(task, report, status, outcome, error, count_retry=True)
+
+
+def _settle_parse_error(task: Task, report: TaskReport, exc: ParseError) -> None:
+    if exc.code == ParseErrorCode.BLOCKED:
+        # A captcha or an access-denied page: the page may open from another IP later.
+        _settle_failure(task, report, exc.message, TaskOutcome.BLOCKED)
+    elif exc.code == ParseErrorCode.NOT_FOUND:
+        _settle(task, report, TaskStatus.FAILED, TaskOutcome.NOT_FOUND, exc.message)
+    else:
+        _settle(task, report, TaskStatus.PARSE_ERROR, TaskOutcome.PARSE_FAILED, exc.message)
+
+
+def record_observation(task: Task, report: TaskReport, card: ParsedCard) -> PriceHistory:
+    """Store the observation, complete the task and run the alert engine after commit."""
+    observation = card.as_observation()
+    observation["card_title"] = (observation["card_title"] or "")[:500]
+    observation["card_description"] = observation["card_description"] or ""
+    price, _created = PriceHistory.objects.update_or_create(
+        task=task,
+        defaults={
+            **observation,
+            "sku": task.sku,
+            "marketplace": task.marketplace,
+            "brand": task.brand,
+            "subscription_id": task.subscription_id,
+            "competitor_id": task.competitor_id,
+            "agent_id": report.agent_id,
+            "ip": report.ip,
+            "attempt": report.attempt,
+            "parser_backend": card.backend,
+            "parsed_at": timezone.now(),
+        },
+    )
+    outcome = TaskOutcome.OK if card.current_price is not None else TaskOutcome.OUT_OF_STOCK
+    _settle(task, report, TaskStatus.COMPLETED, outcome)
+    transaction.on_commit(lambda: check_observation(price.pk))
+    return price
