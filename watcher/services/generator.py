@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -19,30 +17,21 @@ from django.db.models import Count
 from django.utils import timezone
 
 from parser.types import Marketplace
-from watcher.models import Competitor, Subscription, Task, TaskOutcome, TaskStatus, product_url
+from watcher.models import PRODUCT_URLS, Competitor, Subscription, Task, TaskOutcome, TaskStatus
 from watcher.services import queues
 
 log = logging.getLogger(__name__)
 
 _COLUMNS = (
-    "id",
-    "url",
-    "marketplace",
-    "sku",
-    "brand",
-    "subscription_id",
-    "competitor_id",
-    "priority",
-    "status",
-    "outcome",
-    "scheduled_date",
-    "retry_count",
-    "error",
-    "lease_version",
-    "semaphore_token",
-    "created_at",
-)
-_BATCH = 5_000
+    "id", "url", "marketplace", "sku", "brand", "subscription_id", "competitor_id", "priority",
+    "status", "outcome", "scheduled_date", "retry_count", "error", "lease_version",
+    "semaphore_token", "created_at",
+)  # fmt: skip
+_UUID_SQL = {
+    "postgresql": "gen_random_uuid()",
+    # Django keeps UUIDs in SQLite as 32 hex digits.
+    "sqlite": "lower(hex(randomblob(16)))",
+}
 
 
 @dataclass
@@ -57,55 +46,45 @@ class GenerationResult:
         return sum(self.created.values())
 
 
-def _rows(day: dt.date) -> Iterator[tuple[object, ...]]:
-    now = timezone.now()
-    subs = Subscription.objects.filter(is_active=True).values_list(
-        "id", "brand", "marketplace", "sku", "priority"
-    )
-    by_sub: dict[int, tuple[str, str, str]] = {}
-    for sub_id, brand, mp, sku, priority in subs.iterator(chunk_size=_BATCH):
-        by_sub[sub_id] = (brand, mp, sku)
-        yield (uuid.uuid4(), product_url(mp, sku), mp, sku, brand, sub_id, None, priority, now)
-    comps = Competitor.objects.filter(is_active=True, subscription__is_active=True).values_list(
-        "id", "subscription_id", "competitor_sku", "priority"
-    )
-    for comp_id, sub_id, sku, priority in comps.iterator(chunk_size=_BATCH):
-        brand, mp, _own = by_sub[sub_id]
-        yield (uuid.uuid4(), product_url(mp, sku), mp, sku, brand, sub_id, comp_id, priority, now)
+def _url_sql(sku_column: str) -> str:
+    """SQL building the product URL of PRODUCT_URLS from the marketplace and a SKU column."""
+    cases = []
+    for mp, template in PRODUCT_URLS.items():
+        head, tail = template.split("{sku}")
+        cases.append(f"WHEN '{mp}' THEN '{head}' || {sku_column} || '{tail}'")
+    return f"CASE s.marketplace {' '.join(cases)} END"
 
 
-def _insert_postgresql(day: dt.date) -> None:
-    """COPY into a staging table, then insert what is not there yet: the fast path."""
+def _insert_tasks(day: dt.date) -> None:
+    """One INSERT … SELECT for the whole night, skipping what exists (idempotent).
+
+    The database builds the rows itself: no row crosses into Python, which keeps a night of
+    10⁶ tasks a matter of seconds. The unique constraints make a second run insert nothing.
+    """
+    try:
+        new_uuid = _UUID_SQL[connection.vendor]
+    except KeyError as exc:  # pragma: no cover - the project supports these two
+        raise NotImplementedError(f"task generation on {connection.vendor}") from exc
+    cols = ", ".join(_COLUMNS)
+    common = f"'{TaskStatus.PENDING}', '', %s, 0, '', 0, '', %s"
+    sql = (
+        f"INSERT INTO {Task._meta.db_table} ({cols}) "
+        f"SELECT {new_uuid}, {_url_sql('s.sku')}, s.marketplace, s.sku, s.brand, s.id, NULL, "
+        f"s.priority, {common} "
+        f"FROM {Subscription._meta.db_table} s WHERE s.is_active "
+        "UNION ALL "
+        f"SELECT {new_uuid}, {_url_sql('c.competitor_sku')}, s.marketplace, c.competitor_sku, "
+        f"s.brand, s.id, c.id, c.priority, {common} "
+        f"FROM {Competitor._meta.db_table} c "
+        f"JOIN {Subscription._meta.db_table} s ON s.id = c.subscription_id "
+        "WHERE c.is_active AND s.is_active "
+        "ON CONFLICT DO NOTHING"
+    )
+    ops = connection.ops
+    day_value = ops.adapt_datefield_value(day)
+    now_value = ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE watcher_task_stage (LIKE watcher_task INCLUDING DEFAULTS) "
-            "ON COMMIT DROP"
-        )
-        cols = ", ".join(_COLUMNS)
-        with cursor.cursor.copy(f"COPY watcher_task_stage ({cols}) FROM STDIN") as copy:
-            for tid, url, mp, sku, brand, sub_id, comp_id, priority, now in _rows(day):
-                copy.write_row(
-                    (tid, url, mp, sku, brand, sub_id, comp_id, priority, TaskStatus.PENDING, "",
-                     day, 0, "", 0, "", now)
-                )  # fmt: skip
-        cursor.execute(
-            f"INSERT INTO watcher_task ({cols}) SELECT {cols} FROM watcher_task_stage "
-            "ON CONFLICT DO NOTHING"
-        )
-
-
-def _insert_portable(day: dt.date) -> None:
-    batch: list[Task] = []
-    for tid, url, mp, sku, brand, sub_id, comp_id, priority, now in _rows(day):
-        batch.append(
-            Task(id=tid, url=url, marketplace=mp, sku=sku, brand=brand, subscription_id=sub_id,
-                 competitor_id=comp_id, priority=priority, scheduled_date=day, created_at=now)
-        )  # fmt: skip
-        if len(batch) >= _BATCH:
-            Task.objects.bulk_create(batch, ignore_conflicts=True)
-            batch = []
-    if batch:
-        Task.objects.bulk_create(batch, ignore_conflicts=True)
+        cursor.execute(sql, [day_value, now_value, day_value, now_value])
 
 
 def expire_leftovers(before: dt.date) -> int:
@@ -129,10 +108,7 @@ def generate_tasks(day: dt.date | None = None) -> GenerationResult:
     before = _count_by_marketplace(day)
     with transaction.atomic():
         result.expired = expire_leftovers(day)
-        if connection.vendor == "postgresql":
-            _insert_postgresql(day)
-        else:
-            _insert_portable(day)
+        _insert_tasks(day)
     after = _count_by_marketplace(day)
     result.created = {mp: after[mp] - before[mp] for mp in Marketplace.values}
     # Only now, with the rows committed, do their ids go to Redis.
