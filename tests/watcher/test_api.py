@@ -214,6 +214,7 @@ def test_outcomes_are_told_apart(make_agent) -> None:
         assert response.status_code == 200
         task.refresh_from_db()
         assert (task.status, task.outcome) == (status, outcome), text
+        queues.remove([task.pk])  # a blocked page goes back to the queue; keep cases apart
     stocked = PriceHistory.objects.get(in_stock=False)
     assert stocked.current_price is None
 
