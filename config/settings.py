@@ -17,8 +17,6 @@ from config.embedded_redis import ensure_embedded_redis
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-# A local .env file is optional; real environment variables win.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DATA_DIR = Path(env.str("WATCHER_DATA_DIR", default=str(BASE_DIR / "data")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -96,7 +94,9 @@ ASGI_APPLICATION = "config.asgi.application"
 # --- Database ---------------------------------------------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    # Persistent connections are off by default: under ASGI each request may run in another
+    # thread, and Django's docs advise against them there. Workers may set a positive value.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {
@@ -214,12 +214,12 @@ WATCHER_QUEUE_PRIORITY_WB = env.int("WATCHER_QUEUE_PRIORITY_WB", default=1)
 WATCHER_QUEUE_PRIORITY_OZON = env.int("WATCHER_QUEUE_PRIORITY_OZON", default=2)
 WATCHER_QUEUE_PRIORITY_YM = env.int("WATCHER_QUEUE_PRIORITY_YM", default=3)
 WATCHER_IP_SEMAPHORE_TTL = env.int("WATCHER_IP_SEMAPHORE_TTL", default=300)
-WATCHER_TASK_LEASE_SECONDS = env.int("WATCHER_TASK_LEASE_SECONDS", default=600)
+# The lease matches the semaphore TTL: both are renewed by heartbeats and lapse together.
+WATCHER_TASK_LEASE_SECONDS = env.int("WATCHER_TASK_LEASE_SECONDS", default=WATCHER_IP_SEMAPHORE_TTL)
 WATCHER_TASK_MAX_RETRIES = env.int("WATCHER_TASK_MAX_RETRIES", default=3)
 WATCHER_AGENT_HEARTBEAT_TIMEOUT = env.int("WATCHER_AGENT_HEARTBEAT_TIMEOUT", default=120)
 WATCHER_AGENT_PANIC_COOLDOWN = env.int("WATCHER_AGENT_PANIC_COOLDOWN", default=3600)
 WATCHER_MAX_REPORT_BYTES = env.int("WATCHER_MAX_REPORT_BYTES", default=5 * 1024 * 1024)
-WATCHER_PARSE_INLINE = env.bool("WATCHER_PARSE_INLINE", default=True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WATCHER_MAX_REPORT_BYTES + 64 * 1024
 
 # --- Logging: structured JSON on stdout -------------------------------------------------------
