@@ -1,0 +1,1 @@
+"""The parser's staff API."""

@@ -1,0 +1,1 @@
+"""LLM backends of the parser: an OpenAI-compatible API and the solve-upstream pool."""
