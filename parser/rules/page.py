@@ -1,0 +1,426 @@
+"""Rules for innerText-like product pages of the three marketplaces.
+
+The product's own block is read, never the carousels of other products: lines under a carousel
+heading are dropped until a heading that belongs to the product (characteristics, reviews,
+seller) comes back. Prices come from the first "price cluster" — consecutive lines made only of
+prices, wallet/card labels and discount badges — and its labels decide which price is which.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from parser.rules import markers as M
+from parser.rules.text import PRICE_RE, rating_value, scaled, to_decimal, to_int
+
+_WORD = re.compile(r"\w+")
+# Cheap pre-filter: every token of a price line contains one of these.
+_TOKENS = re.compile(
+    "|".join(
+        f"(?P<{name}>{regex.pattern})"
+        for name, regex in (
+            ("P", PRICE_RE),
+            ("W", M.WALLET_LABEL),
+            ("N", M.NO_CARD_LABEL),
+            ("O", M.OLD_LABEL),
+            ("D", M.DISCOUNT),
+        )
+    ),
+    re.IGNORECASE,
+)
+_TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|пэй|без|вместо|цена|%", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
+_ARTICLE = re.compile(r"^(?:артикул|арт\.|код товара)", re.IGNORECASE)
+_BUY = re.compile(r"^(?:добавить в корзину|в корзину|купить(?: сейчас| в 1 клик)?)$", re.I)
+_KV_COLON = re.compile(r"^([^:]{2,60}):\s*(.{1,200})$")
+_ATTR_HEADING = re.compile(
+    r"^(?:характеристики(?: и описание| товара)?|все характеристики|о товаре|коротко о товаре)$",
+    re.IGNORECASE,
+)
+_ATTR_NOISE = re.compile(r"^(?:перейти к \w+|все характеристики|подробнее|развернуть\b.*)$", re.I)
+_SELLER_HEADING = re.compile(r"^(?:продавец|о продавце|информация о продавце|магазин)$", re.I)
+_SELLER_INLINE = re.compile(r"^продавец:\s*(.{2,80})$", re.IGNORECASE)
+_SELLER_RATING = re.compile(r"^рейтинг продавца\b", re.IGNORECASE)
+_SELLER_NOISE = re.compile(
+    r"^(?:подписаться|перейти в магазин|оригинальные товары|★.*|[0-5][.,]\d.*|рейтинг.*|"
+    r"\d+ (?:год|лет|года).*|заказов.*|работает с.*|склад.*|все товары продавца)$",
+    re.IGNORECASE,
+)
+_BRAND_SPLIT = re.compile(r"^(.{1,40}?) / (.+)$")
+
+# The product's own stock line sits close to its price block.
+_STOCK_BEFORE = 15
+_STOCK_AFTER = 12
+
+Token = tuple[str, Any]  # ("P", Decimal) | ("W", starts_with_price_word) | ("N"|"O"|"D", None)
+
+
+@dataclass(slots=True)
+class Cluster:
+    """Consecutive price-only lines."""
+
+    start: int
+    end: int = 0
+    lines: list[list[Token]] = field(default_factory=list)
+
+    @property
+    def prices(self) -> set[Decimal]:
+        return {v for line in self.lines for k, v in line if k == "P"}
+
+    @property
+    def has_wallet(self) -> bool:
+        return any(k == "W" for line in self.lines for k, _ in line)
+
+
+@dataclass(slots=True)
+class TextResult:
+    """What the text rules read; ``None`` means not on the page."""
+
+    title: str | None = None
+    brand: str | None = None
+    seller: str | None = None
+    current_price: Decimal | None = None
+    old_price: Decimal | None = None
+    spp_price: Decimal | None = None
+    in_stock: bool | None = None
+    stock_quantity: int | None = None
+    rating: Decimal | None = None
+    reviews_count: int | None = None
+    sales_count: int | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    has_cluster: bool = False
+    has_anchor: bool = False
+    first_block: int = 0
+    main: list[str] = field(default_factory=list)
+
+
+def product_lines(lines: list[str]) -> list[str]:
+    """The lines outside carousels and injected analytics blocks."""
+    out: list[str] = []
+    skipping = False
+    first_words = M.CAROUSEL_FIRST_WORDS
+    for line in lines:
+        if (
+            len(line) <= 80
+            and line.split(" ", 1)[0].lower() in first_words
+            and M.CAROUSEL_HEADING.match(line)
+        ):
+            skipping = True
+            continue
+        if skipping:
+            if M.SECTION_HEADING.match(line):
+                skipping = False
+                out.append(line)
+            elif M.CAROUSEL_END.match(line):
+                skipping = False
+            continue
+        out.append(line)
+    return out
+
+
+def classify(line: str) -> list[Token] | None:
+    """Tokens of a line made only of prices and price labels, else ``None``."""
+    if len(line) > 90 or not _TOKEN_HINT.search(line):
+        return None
+    tokens: list[Token] = []
+    last = 0
+    for m in _TOKENS.finditer(line):
+        if m.start() > last and not M.PRICE_LINE_REST.fullmatch(line, last, m.start()):
+            return None
+        last = m.end()
+        kind = m.lastgroup
+        if kind == "P":
+            tokens.append(("P", to_decimal(m.group("whole"), m.group("frac"))))
+        elif kind == "W":
+            tokens.append(("W", m.group(0).lower().startswith("цена")))
+        else:
+            tokens.append((kind or "", None))
+    if not tokens or (last < len(line) and not M.PRICE_LINE_REST.fullmatch(line, last)):
+        return None
+    return tokens
+
+
+def price_clusters(main: list[str]) -> list[Cluster]:
+    clusters: list[Cluster] = []
+    current: Cluster | None = None
+    for i, line in enumerate(main):
+        tokens = classify(line)
+        if tokens is None:
+            if current is not None and current.prices:
+                clusters.append(current)
+            current = None
+            continue
+        if current is None:
+            current = Cluster(start=i)
+        current.end = i
+        current.lines.append(tokens)
+    if current is not None and current.prices:
+        clusters.append(current)
+    return clusters
+
+
+def _first_price(tokens: list[Token], start: int = 0) -> int | None:
+    for k in range(start, len(tokens)):
+        if tokens[k][0] == "P":
+            return k
+    return None
+
+
+def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """(current, old, wallet) of one cluster."""
+    wallet_at: tuple[int, int] | None = None
+    lines = cluster.lines
+    for li, tokens in enumerate(lines):
+        for k, (kind, value) in enumerate(tokens):
+            if kind != "W" or wallet_at is not None:
+                continue
+            before = _first_price(tokens[:k])
+            if before is not None:
+                wallet_at = (li, before)
+                continue
+            after = _first_price(tokens, k + 1)
+            if after is not None:
+                wallet_at = (li, after)
+                continue
+            prev_p = _first_price(lines[li - 1]) if li > 0 else None
+            next_p = _first_price(lines[li + 1]) if li + 1 < len(lines) else None
+            if prev_p is not None and not value:
+                wallet_at = (li - 1, prev_p)
+            elif next_p is not None:
+                wallet_at = (li + 1, next_p)
+            elif prev_p is not None:
+                wallet_at = (li - 1, prev_p)
+    others: list[Decimal] = []
+    explicit_old: Decimal | None = None
+    pending_old = False
+    wallet: Decimal | None = None
+    for li, tokens in enumerate(lines):
+        for k, (kind, value) in enumerate(tokens):
+            if kind == "O":
+                pending_old = True
+            elif kind == "P":
+                if wallet_at == (li, k):
+                    wallet = value
+                elif pending_old:
+                    explicit_old, pending_old = value, False
+                elif not others or others[-1] != value:
+                    others.append(value)
+    current = others[0] if others else None
+    old = explicit_old
+    if old is None and current is not None:
+        old = next((v for v in others[1:] if v > current), None)
+    if old is not None and current is not None and old <= current:
+        old = None
+    return current, old, wallet
+
+
+def choose_cluster(clusters: list[Cluster]) -> Cluster | None:
+    """The product's price block: the first one, or a labelled twin of it further down."""
+    if not clusters:
+        return None
+    first = clusters[0]
+    if first.has_wallet:
+        return first
+    values = first.prices
+    for other in clusters[1:]:
+        if other.has_wallet and (other.prices == values or len(other.prices & values) >= 2):
+            return other
+    return first
+
+
+def find_rating(main: list[str]) -> tuple[int, Decimal | None, int | None] | None:
+    """(line index, rating, reviews count) of the product's rating line."""
+    for i, line in enumerate(main):
+        if len(line) > 80:
+            continue
+        if M.NO_REVIEWS.match(line):
+            return i, None, 0
+        m = M.RATING_LINE.match(line)
+        if not m or M.NOT_PRODUCT_RATING.search(line):
+            continue
+        prefix, value, of_five, tail = m.groups()
+        if not (prefix or of_five or "," in value or "." in value):
+            continue
+        rating = rating_value(value)
+        if rating is None:
+            continue
+        reviews: int | None = None
+        if tail:
+            rc = M.REVIEWS_TAIL.match(tail)
+            if rc is None:
+                continue
+            reviews = to_int(rc.group(1) or rc.group(2))
+        else:
+            nxt = main[i + 1] if i + 1 < len(main) else ""
+            rc = M.REVIEWS_COUNT.match(nxt)
+            if M.NOT_PRODUCT_RATING.search(nxt):
+                continue
+            if rc:
+                reviews = to_int(rc.group(1) or rc.group(2))
+            elif M.NO_REVIEWS.match(nxt):
+                reviews = 0
+            elif not (prefix or of_five):
+                continue
+        return i, rating, reviews
+    return None
+
+
+def _title_before(main: list[str], index: int) -> str | None:
+    fallback: str | None = None
+    for k in range(index - 1, max(-1, index - 7), -1):
+        line = main[k]
+        if (
+            len(line) < 3
+            or len(line) > 250
+            or M.TITLE_NOISE.match(line)
+            or classify(line) is not None
+            or M.RATING_LINE.match(line)
+            or M.SALES.match(line)
+            or M.REVIEWS_COUNT.match(line)
+            or not _WORD.search(line)
+        ):
+            continue
+        if M.CAROUSEL_HEADING.match(line) or M.SECTION_HEADING.match(line):
+            break
+        if len(line.split()) >= 2:
+            return line
+        fallback = fallback or line
+    return fallback
+
+
+def find_title(main: list[str], anchor: int | None) -> str | None:
+    if anchor is not None:
+        title = _title_before(main, anchor)
+        if title:
+            return title
+    for i, line in enumerate(main):
+        if _ARTICLE.match(line):
+            return _title_before(main, i)
+    return None
+
+
+def find_sales(main: list[str]) -> int | None:
+    for line in main:
+        if len(line) > 60 or not _DIGIT.search(line):
+            continue
+        m = M.SALES.match(line)
+        if m:
+            if m.group(1):
+                return scaled(m.group(1), m.group(2))
+            return scaled(m.group(3), m.group(4))
+    return None
+
+
+def find_stock(main: list[str], near: tuple[int, int] | None) -> tuple[int | None, int | None]:
+    """(line of the out-of-stock notice, explicit quantity near the price block)."""
+    out_of_stock: int | None = None
+    quantity: int | None = None
+    for i, line in enumerate(main):
+        if len(line) > 60:
+            continue
+        m = M.OUT_OF_STOCK.match(line)
+        if m and len(line) - m.end() <= 25 and out_of_stock is None:
+            out_of_stock = i
+        if quantity is None and (near is None or near[0] <= i <= near[1]):
+            s = M.STOCK.match(line)
+            if s:
+                quantity = int(s.group(1))
+            elif M.LAST_ITEM.match(line):
+                quantity = 1
+    return out_of_stock, quantity
+
+
+def find_attributes(main: list[str]) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for line in main:
+        if "\t" in line:
+            key, _, value = line.partition("\t")
+            key, value = key.strip(" :"), value.strip()
+            if key and value and len(key) <= 80:
+                attrs.setdefault(key, value[:200])
+    i = 0
+    while i < len(main):
+        if not _ATTR_HEADING.match(main[i]):
+            i += 1
+            continue
+        section: list[str] = []
+        i += 1
+        while i < len(main):
+            line = main[i]
+            if (
+                _ATTR_HEADING.match(line)
+                or M.SECTION_HEADING.match(line)
+                or M.CAROUSEL_HEADING.match(line)
+                or len(line) > 80
+            ):
+                break
+            if not _ATTR_NOISE.match(line) and "\t" not in line:
+                section.append(line)
+            i += 1
+        colon = [m for m in map(_KV_COLON.match, section) if m]
+        if colon:
+            for m in colon:
+                attrs.setdefault(m.group(1).strip(), m.group(2).strip())
+        elif len(section) >= 2 and len(section) % 2 == 0:
+            for key, value in zip(section[::2], section[1::2], strict=True):
+                attrs.setdefault(key, value)
+    return attrs
+
+
+def find_seller(main: list[str]) -> str | None:
+    for i, line in enumerate(main):
+        m = _SELLER_INLINE.match(line)
+        if m:
+            return m.group(1).strip()
+        if _SELLER_HEADING.match(line):
+            for nxt in main[i + 1 : i + 4]:
+                if not _SELLER_NOISE.match(nxt) and len(nxt) <= 80:
+                    return nxt
+        if _SELLER_RATING.match(line) and i > 0 and not _SELLER_NOISE.match(main[i - 1]):
+            prev = main[i - 1]
+            if len(prev) <= 80 and not _SELLER_HEADING.match(prev):
+                return prev
+    return None
+
+
+def parse_text(lines: list[str], marketplace: str) -> TextResult:
+    """Read every field the page text carries."""
+    main = product_lines(lines)
+    result = TextResult(main=main)
+    cluster = choose_cluster(price_clusters(main))
+    near = (cluster.start - _STOCK_BEFORE, cluster.end + _STOCK_AFTER) if cluster else None
+    out_of_stock, quantity = find_stock(main, near)
+    if cluster is not None and out_of_stock is not None and cluster.start > out_of_stock:
+        # An out-of-stock card shows its last price next to the notice, if at all.
+        between = main[out_of_stock + 1 : cluster.start]
+        if any(not M.OUT_OF_STOCK.match(line) for line in between):
+            cluster = None
+    if cluster is not None:
+        result.has_cluster = True
+        result.current_price, result.old_price, result.spp_price = read_cluster(cluster)
+    anchor = find_rating(main)
+    if anchor is not None:
+        result.has_anchor = True
+        _, result.rating, result.reviews_count = anchor
+    starts = [i for i in (anchor[0] if anchor else None, cluster.start if cluster else None) if i]
+    result.first_block = min(starts, default=0)
+    title = find_title(main, anchor[0] if anchor else None)
+    if title and marketplace == "wildberries":
+        split = _BRAND_SPLIT.match(title)
+        if split and len(split.group(1).split()) <= 4:
+            result.brand, title = split.group(1).strip(), split.group(2).strip()
+    result.title = title
+    result.sales_count = find_sales(main)
+    if out_of_stock is not None:
+        result.in_stock = False
+    else:
+        result.stock_quantity = quantity
+        if result.current_price is not None or any(_BUY.match(line) for line in main):
+            result.in_stock = True
+    result.attributes = find_attributes(main)
+    result.brand = result.brand or result.attributes.get("Бренд")
+    result.seller = find_seller(main)
+    return result
