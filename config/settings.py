@@ -110,6 +110,8 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # A file, not memory, so that tests can share it with the server processes they start.
+            "TEST": {"NAME": str(DATA_DIR / "test-db.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -205,6 +207,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStatusEnum": "watcher.models.AgentStatus",
+        "TaskStatusEnum": "watcher.models.TaskStatus",
+        "CommandStatusEnum": "watcher.models.CommandStatus",
+        "HealthStatusEnum": [("healthy", "healthy"), ("unhealthy", "unhealthy")],
+    },
 }
 SIMPLE_JWT = {"AUTH_HEADER_TYPES": ("Bearer",)}
 
@@ -219,8 +227,21 @@ WATCHER_TASK_LEASE_SECONDS = env.int("WATCHER_TASK_LEASE_SECONDS", default=WATCH
 WATCHER_TASK_MAX_RETRIES = env.int("WATCHER_TASK_MAX_RETRIES", default=3)
 WATCHER_AGENT_HEARTBEAT_TIMEOUT = env.int("WATCHER_AGENT_HEARTBEAT_TIMEOUT", default=120)
 WATCHER_AGENT_PANIC_COOLDOWN = env.int("WATCHER_AGENT_PANIC_COOLDOWN", default=3600)
+# Seconds a report may wait for a slow (LLM) parse before it is handed to a worker again.
+WATCHER_PARSE_TIMEOUT = env.int("WATCHER_PARSE_TIMEOUT", default=900)
+# Seconds an unacknowledged WebSocket command is re-sent before it is marked timed out, and how
+# often it is re-sent meanwhile.
+WATCHER_COMMAND_TIMEOUT = env.int("WATCHER_COMMAND_TIMEOUT", default=120)
+WATCHER_COMMAND_RESEND_SECONDS = env.int("WATCHER_COMMAND_RESEND_SECONDS", default=10)
 WATCHER_MAX_REPORT_BYTES = env.int("WATCHER_MAX_REPORT_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WATCHER_MAX_REPORT_BYTES + 64 * 1024
+
+# --- Parser: LLM backends ------------------------------------------------------------------
+# First retry delay (doubles per retry), page text sent to a model (characters), and the time
+# budget of one LLM parse across all upstreams (below Celery's soft time limit).
+PARSER_LLM_RETRY_BACKOFF = env.float("PARSER_LLM_RETRY_BACKOFF", default=0.5)
+PARSER_LLM_MAX_PAGE_CHARS = env.int("PARSER_LLM_MAX_PAGE_CHARS", default=20_000)
+PARSER_LLM_TOTAL_BUDGET = env.float("PARSER_LLM_TOTAL_BUDGET", default=480.0)
 
 # --- Logging: structured JSON on stdout -------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -25,6 +25,17 @@ def clean_redis() -> Iterator[None]:
     client.flushdb()
 
 
+@pytest.fixture
+def celery_eager() -> Iterator[None]:
+    """Run Celery tasks inline in the caller (``.delay()`` included) for one test."""
+    from config.celery import app
+
+    # The namespaced key is the one the app reads (config_from_object with namespace).
+    app.conf.CELERY_TASK_ALWAYS_EAGER = True
+    yield
+    app.conf.CELERY_TASK_ALWAYS_EAGER = False
+
+
 class AgentHandle:
     """An agent with its plain API key and an API client that sends it."""
 

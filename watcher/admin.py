@@ -434,15 +434,16 @@ class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
     list_display = (
         "name", "status_badge", "is_enabled", "current_ip", "heartbeat_age", "version",
-        "modem_operator", "api_key_prefix",
+        "modem_operator", "api_key_prefix", "live_link",
     )  # fmt: skip
     list_filter = ("status", "is_enabled", "modem_operator")
     search_fields = ("name", "current_ip", "modem_operator", "version", "api_key_prefix")
     actions = ("rotate_api_key", "disable", "enable")
     readonly_fields = (
-        "status_badge", "current_ip", "heartbeat_age", "last_heartbeat", "current_task_link",
-        "version", "signal_strength", "cookies_updated_at", "stats", "panic_reason",
-        "panic_details", "panic_at", "api_key_prefix", "api_key_rotated_at", "created_at",
+        "live_link", "status_badge", "current_ip", "heartbeat_age", "last_heartbeat",
+        "current_task_link", "version", "signal_strength", "cookies_updated_at", "stats",
+        "panic_reason", "panic_details", "panic_at", "api_key_prefix", "api_key_rotated_at",
+        "created_at",
     )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("name", "is_enabled", "modem_operator")}),
@@ -450,6 +451,7 @@ class AgentAdmin(admin.ModelAdmin):
             _("State"),
             {
                 "fields": (
+                    "live_link",
                     "status_badge",
                     "current_ip",
                     "heartbeat_age",
@@ -477,6 +479,11 @@ class AgentAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    @admin.display(description=_("Live page"))
+    def live_link(self, obj: Agent) -> str:
+        url = reverse("watcher:live-agent", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, gettext("Live status and commands"))
 
     # Forms: the add form asks only for what an operator knows; the key is made on save.
 

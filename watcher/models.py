@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -158,6 +159,7 @@ class Agent(models.Model):
 class TaskStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     IN_PROGRESS = "in_progress", _("In progress")
+    PARSING = "parsing", _("Parsing")
     COMPLETED = "completed", _("Completed")
     FAILED = "failed", _("Failed")
     PARSE_ERROR = "parse_error", _("Parse error")
@@ -403,3 +405,69 @@ class EmulationConfig(models.Model):
     def get(cls) -> EmulationConfig:
         obj, _created = cls.objects.get_or_create(pk=cls.SINGLETON_ID)
         return obj
+
+
+class CommandAction(models.TextChoices):
+    STOP = "stop", _("Stop")
+    PAUSE = "pause", _("Pause")
+    RESUME = "resume", _("Resume")
+    RELOAD_CONFIG = "reload_config", _("Reload config")
+    REBOOT_MODEM = "reboot_modem", _("Reboot modem")
+    REFRESH_COOKIES = "refresh_cookies", _("Refresh cookies")
+
+
+class CommandStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    ACKED = "acked", _("Acknowledged")
+    FAILED = "failed", _("Failed")
+    TIMED_OUT = "timed_out", _("Timed out")
+
+
+OPEN_COMMAND_STATUSES = (CommandStatus.PENDING, CommandStatus.SENT)
+
+
+class AgentCommand(models.Model):
+    """A command sent to an agent over its WebSocket, with the agent's acknowledgement.
+
+    The id is the ``command_id`` the agent echoes in its ACK; unacknowledged commands are
+    re-sent with the same id until they are acknowledged or time out.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey(
+        Agent, verbose_name=_("agent"), on_delete=models.CASCADE, related_name="commands"
+    )
+    action = models.CharField(_("command"), max_length=30, choices=CommandAction.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sent by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=CommandStatus.choices, default=CommandStatus.PENDING
+    )
+    ack_status = models.CharField(
+        _("ACK status"), max_length=100, blank=True, help_text=_("What the agent answered.")
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    acked_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    timeout_at = models.DateTimeField(_("times out at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("agent command")
+        verbose_name_plural = _("agent commands")
+        ordering = ("-created_at",)
+        indexes: ClassVar = [
+            models.Index(fields=("agent", "-created_at"), name="command_agent_time_idx"),
+            models.Index(fields=("status", "timeout_at"), name="command_status_timeout_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} → {self.agent_id} ({self.get_status_display()})"

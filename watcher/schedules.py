@@ -59,3 +59,14 @@ def ensure_schedules(**kwargs: Any) -> None:
         PeriodicTask.objects.get_or_create(
             name=name, defaults={"task": task, "interval": minute_interval}
         )
+    ten_seconds, _ = IntervalSchedule.objects.get_or_create(
+        every=10, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.get_or_create(
+        name="watcher: re-send unacknowledged commands",
+        defaults={
+            "task": "watcher.resend_commands",
+            "interval": ten_seconds,
+            "description": "Re-sends commands agents have not acknowledged; times out old ones.",
+        },
+    )

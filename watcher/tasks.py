@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 from redis.exceptions import RedisError
 
-from watcher.services import agents, distributor, generator
+from watcher.services import agents, commands, distributor, generator, results
 
 
 @shared_task(
@@ -31,9 +31,16 @@ def generate_daily_tasks(day: str | None = None) -> dict[str, Any]:
 
 @shared_task(name="watcher.reap_expired_leases", expires=55)
 def reap_expired_leases() -> dict[str, int]:
-    return distributor.reap_expired_leases()
+    counts = distributor.reap_expired_leases()
+    counts["parses_resumed"] = results.resume_stalled_parses()
+    return counts
 
 
 @shared_task(name="watcher.mark_offline_agents", expires=55)
 def mark_offline_agents() -> list[str]:
     return agents.mark_offline_agents()
+
+
+@shared_task(name="watcher.resend_commands", expires=9)
+def resend_commands() -> dict[str, int]:
+    return commands.resend_unacked()

@@ -34,11 +34,7 @@ from parser.models import AttemptStatus, LLMUpstream
 
 log = logging.getLogger("parser.llm")
 
-DEFAULT_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 5.0
-DEFAULT_MAX_PAGE_CHARS = 20_000
-# No new attempt starts after this many seconds of a run (below Celery's soft time limit, 600 s).
-DEFAULT_TOTAL_BUDGET_SECONDS = 480.0
 MAX_ERROR_CHARS = 1000
 
 
@@ -153,12 +149,12 @@ def timeout_of(upstream: LLMUpstream) -> httpx.Timeout:
 
 
 def backoff(retry_no: int) -> float:
-    base = float(getattr(settings, "PARSER_LLM_RETRY_BACKOFF", DEFAULT_BACKOFF_SECONDS))
+    base = float(settings.PARSER_LLM_RETRY_BACKOFF)
     return min(base * 2 ** (retry_no - 1), MAX_BACKOFF_SECONDS)
 
 
 def truncate_page(text: str) -> str:
-    limit = int(getattr(settings, "PARSER_LLM_MAX_PAGE_CHARS", DEFAULT_MAX_PAGE_CHARS))
+    limit = int(settings.PARSER_LLM_MAX_PAGE_CHARS)
     return text if len(text) <= limit else text[:limit]
 
 
@@ -191,7 +187,7 @@ def run_pool(
     if not upstreams:
         result.error = "no enabled upstream for this backend"
         return result
-    budget = float(getattr(settings, "PARSER_LLM_TOTAL_BUDGET", DEFAULT_TOTAL_BUDGET_SECONDS))
+    budget = float(settings.PARSER_LLM_TOTAL_BUDGET)
     deadline = time.monotonic() + budget
     for upstream in upstreams:
         secrets = (upstream.api_key(),)

@@ -113,8 +113,8 @@ def test_higher_priority_is_handed_out_first(agent, make_agent) -> None:
 
 
 def test_second_agent_on_same_ip_gets_other_marketplace(make_agent) -> None:
-    wb = queued_task(subscription=SubscriptionFactory(marketplace="wildberries"))
-    wb2 = queued_task(subscription=SubscriptionFactory(marketplace="wildberries"))
+    wb = queued_task(subscription=SubscriptionFactory(marketplace="wildberries"), priority=2)
+    wb2 = queued_task(subscription=SubscriptionFactory(marketplace="wildberries"), priority=1)
     oz = queued_task(subscription=SubscriptionFactory(marketplace="ozon"))
     a, b = make_agent(), make_agent()
     for h in (a, b):

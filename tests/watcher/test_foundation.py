@@ -142,3 +142,13 @@ def test_schema_and_swagger_ui_are_served(client) -> None:
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()
+
+
+@pytest.mark.django_db
+def test_the_openapi_schema_is_valid_without_warnings(tmp_path: Path) -> None:
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    assert "agentApiKey" in text and "/api/v1/watcher/tasks/next" in text

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
@@ -68,3 +69,18 @@ class IsStatsReader(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return has_role(request.user, STAFF_ROLES)
+
+
+class AgentKeyScheme(OpenApiAuthenticationExtension):
+    """Documents agent API keys in the OpenAPI schema as a bearer scheme."""
+
+    target_class = "watcher.api.auth.AgentKeyAuthentication"
+    name = "agentApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An agent's API key: `Authorization: Bearer wa_…` (shown once when "
+            "the agent is created).",
+        }

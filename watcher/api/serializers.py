@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from watcher.models import AgentStatus, EmulationConfig, Task
+from watcher.models import AgentStatus, CommandAction, EmulationConfig, Task
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -118,3 +118,20 @@ class TaskStatsSerializer(serializers.Serializer):
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(required=False)
+
+
+class CommandRequestSerializer(serializers.Serializer):
+    command = serializers.ChoiceField(choices=CommandAction.choices)
+    params = serializers.DictField(required=False, default=dict)
+
+
+class CommandSentSerializer(serializers.Serializer):
+    status = serializers.CharField(default="ok")
+    command = serializers.ChoiceField(choices=CommandAction.choices)
+    command_id = serializers.UUIDField()
+
+
+class BroadcastSentSerializer(serializers.Serializer):
+    status = serializers.CharField(default="ok")
+    command = serializers.ChoiceField(choices=CommandAction.choices)
+    sent_to = serializers.IntegerField(help_text="How many connected agents it was sent to.")

@@ -14,6 +14,8 @@ urlpatterns = [
     path("agents/heartbeat", views.HeartbeatView.as_view(), name="agents-heartbeat"),
     path("agents/panic", views.PanicView.as_view(), name="agents-panic"),
     path("agents/<uuid:agent_id>", views.AgentDetailView.as_view(), name="agents-detail"),
+    path("agents/<uuid:agent_id>/command", views.AgentCommandView.as_view(), name="agents-command"),
+    path("agents/command", views.BroadcastCommandView.as_view(), name="agents-command-all"),
     path("config/emulation", views.EmulationConfigView.as_view(), name="config-emulation"),
     path("health", views.HealthView.as_view(), name="health"),
 ]

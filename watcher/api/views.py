@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from watcher.api import serializers as s
 from watcher.api.auth import AgentKeyAuthentication, IsAgent, IsStatsReader, IsWatcherAdmin
 from watcher.models import Agent, EmulationConfig
-from watcher.services import agents, distributor, results, stats
+from watcher.services import agents, commands, distributor, results, stats
 from watcher.services.errors import ServiceError
 from watcher.services.health import check_health
 
@@ -241,3 +241,69 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ValidationError) and not isinstance(exc.detail, dict):
         exc = ValidationError({"non_field_errors": exc.detail})
     return drf_handler(exc, context)
+
+
+# --- Commands to agents (over their WebSocket) -----------------------------------------------
+
+COMMAND_ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Unknown command or malformed params"),
+    403: OpenApiResponse(s.ErrorSerializer, description="Not an admin"),
+    503: OpenApiResponse(
+        s.ErrorSerializer,
+        description="Agent not connected (no live WebSocket)",
+        examples=[
+            OpenApiExample(
+                "Not connected", value={"detail": "Agent not connected", "code": "unavailable"}
+            )
+        ],
+    ),
+}
+COMMAND_EXAMPLE = OpenApiExample(
+    "Reboot the modem", value={"command": "reboot_modem", "params": {}}, request_only=True
+)
+
+
+class AgentCommandView(APIView):
+    permission_classes = (IsWatcherAdmin,)
+
+    @extend_schema(
+        operation_id="agents_command",
+        summary="Send a command to an agent",
+        description=(
+            "Delivered over the agent's WebSocket as "
+            "`{type: command, command_id, action, params}`; the agent ACKs with the same "
+            "`command_id`. Re-sent until acknowledged or timed out."
+        ),
+        request=s.CommandRequestSerializer,
+        responses={
+            200: s.CommandSentSerializer,
+            404: OpenApiResponse(s.ErrorSerializer, description="Unknown agent"),
+            **COMMAND_ERRORS,
+        },
+        examples=[COMMAND_EXAMPLE],
+    )
+    def post(self, request: Request, agent_id: str) -> Response:
+        agent = get_object_or_404(Agent, pk=agent_id)
+        serializer = s.CommandRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        command = commands.send_command(agent, data["command"], data["params"], request.user)
+        return Response({"status": "ok", "command": command.action, "command_id": str(command.pk)})
+
+
+class BroadcastCommandView(APIView):
+    permission_classes = (IsWatcherAdmin,)
+
+    @extend_schema(
+        operation_id="agents_command_broadcast",
+        summary="Send a command to every connected agent",
+        request=s.CommandRequestSerializer,
+        responses={200: s.BroadcastSentSerializer, **COMMAND_ERRORS},
+        examples=[COMMAND_EXAMPLE],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.CommandRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        sent = commands.broadcast(data["command"], data["params"], request.user)
+        return Response({"status": "ok", "command": data["command"], "sent_to": len(sent)})

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from alerts.services import notify
 from watcher.models import DOMAINS, Agent, AgentStatus, Task, TaskStatus
-from watcher.services import semaphore
+from watcher.services import events, semaphore
 from watcher.services.redis import (
     AGENT_COMPLETED_KEY,
     AGENT_FAILED_KEY,
@@ -137,6 +137,9 @@ def record_heartbeat(agent: Agent, beat: Heartbeat) -> Agent:
     get_redis().set(AGENT_STATE_KEY.format(id=agent.pk), json.dumps(state), ex=_STATE_TTL)
     if was_offline and agent.status != AgentStatus.OFFLINE:
         log.info("agent back online", extra={"agent": str(agent.pk)})
+        events.agent_changed(agent, "online")
+    else:
+        events.agent_changed(agent, "heartbeat")
     return agent
 
 
@@ -176,6 +179,7 @@ def enter_panic(agent: Agent, reason: str, details: dict[str, Any], ip: str | No
             "ip": blocked_ip,
         }
         transaction.on_commit(lambda: notify("watcher_agent_panic", payload))
+        events.agent_changed(agent, "panic")
     if blocked_ip:
         semaphore.block_ip(blocked_ip, settings.WATCHER_AGENT_PANIC_COOLDOWN, reason)
     return agent
@@ -193,6 +197,8 @@ def mark_offline_agents(now: dt.datetime | None = None) -> list[str]:
             status=AgentStatus.OFFLINE
         ):
             went_offline.append(str(agent.pk))
+            agent.status = AgentStatus.OFFLINE
+            events.agent_changed(agent, "offline")
             notify(
                 "watcher_agent_offline",
                 {

@@ -25,3 +25,15 @@ class Forbidden(ServiceError):
 class Conflict(ServiceError):
     http_status = 409
     code = "conflict"
+
+
+class Unauthorized(ServiceError):
+    http_status = 401
+    code = "unauthorized"
+
+
+class Unavailable(ServiceError):
+    """The thing exists but cannot be reached now (e.g. an agent with no live WebSocket)."""
+
+    http_status = 503
+    code = "unavailable"

@@ -19,6 +19,8 @@ AGENT_COMPLETED_KEY = "watcher:agent:{id}:completed:{day}"
 AGENT_FAILED_KEY = "watcher:agent:{id}:failed:{day}"
 AGENT_TIMING_KEY = "watcher:agent:{id}:timing"
 AGENT_COMMANDS_KEY = "watcher:agent:{id}:commands"
+# The channel name of the agent's live WebSocket, with a TTL the consumer keeps refreshing.
+AGENT_CONNECTION_KEY = "watcher:agent:{id}:connection"
 
 
 @lru_cache(maxsize=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.services import check_observation
-from parser.services import parse
+from parser.services import is_slow_backend, parse_with
 from parser.types import ParsedCard, ParseError, ParseErrorCode
 from watcher.models import (
     DOMAINS,
@@ -107,35 +108,129 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
         )
         if not data.success:
             _settle_failure(task, report, data.error or "agent reported a failure")
+        elif is_slow_backend(task.marketplace):
+            # The durable part is done (the report is stored); the slow parse runs in a
+            # worker so the agent's request does not wait on an LLM.
+            _await_parse(task, report)
         else:
-            try:
-                card = parse(data.raw_text, task.marketplace, task.sku)
-            except ParseError as exc:
-                _settle_parse_error(task, report, exc)
-            else:
-                record_observation(task, report, card)
+            parsed = parse_or_error(None, data.raw_text, task.marketplace, task.sku, str(task.pk))
+            _parse_and_settle(task, report, parsed)
         Agent.objects.filter(pk=agent.pk, current_task=task).update(current_task=None)
         task.refresh_from_db()
-        _after_settle(task, report)
+        _after_settle(task, report, release=True)
         return _result(task, report, duplicate=False)
 
 
-def _after_settle(task: Task, report: TaskReport) -> None:
-    """Release the lease's semaphore and count the result once the transaction commits."""
+def _await_parse(task: Task, report: TaskReport) -> None:
+    from parser.tasks import reparse_reports
+
+    deadline = timezone.now() + dt.timedelta(seconds=settings.WATCHER_PARSE_TIMEOUT)
+    Task.objects.filter(pk=task.pk, lease_version=report.attempt).update(
+        status=TaskStatus.PARSING, lease_expires_at=deadline
+    )
+    transaction.on_commit(lambda: reparse_reports.delay([report.pk]))
+
+
+def _parse_and_settle(task: Task, report: TaskReport, parsed: ParsedCard | ParseError) -> None:
+    if isinstance(parsed, ParseError):
+        _settle_parse_error(task, report, parsed)
+    else:
+        record_observation(task, report, parsed)
+
+
+def parse_or_error(
+    backend: str | None, raw_text: str, marketplace: str, sku: str, task_id: str
+) -> ParsedCard | ParseError:
+    try:
+        return parse_with(backend, raw_text, marketplace, sku, task_id=task_id)
+    except ParseError as exc:
+        return exc
+
+
+def reparse_report(report_id: int, backend: str | None = None) -> None:
+    """Parse a stored report (again) and settle its task from the result.
+
+    Two uses: the slow-backend path (the task waits in ``parsing`` until this runs in a
+    worker) and operators re-parsing finished tasks with a chosen backend. The parse runs
+    outside any transaction (an LLM call can take minutes); settling is conditional on the
+    report still being the task's latest attempt, so a repeat or a late run changes nothing.
+    """
+    report = TaskReport.objects.filter(pk=report_id, success=True).select_related("task").first()
+    if report is None:
+        return
+    task = report.task
+    parsed = parse_or_error(backend, report.raw_text, task.marketplace, task.sku, str(task.pk))
+    with transaction.atomic():
+        task = Task.objects.select_for_update().get(pk=report.task_id)
+        if task.lease_version != report.attempt:
+            return  # a newer attempt has superseded this report
+        if task.status == TaskStatus.PARSING:
+            _parse_and_settle(task, report, parsed)
+            task.refresh_from_db()
+            _after_settle(task, report, release=False)
+        elif task.status in (TaskStatus.COMPLETED, TaskStatus.PARSE_ERROR, TaskStatus.FAILED):
+            _reparse_finished(task, report, parsed)
+
+
+def _reparse_finished(task: Task, report: TaskReport, parsed: ParsedCard | ParseError) -> None:
+    """An operator's re-parse of a finished task: the new result replaces the old one."""
+    if isinstance(parsed, ParseError):
+        PriceHistory.objects.filter(task=task).delete()
+        status = (
+            TaskStatus.FAILED if parsed.code == ParseErrorCode.NOT_FOUND else TaskStatus.PARSE_ERROR
+        )
+        outcome = {
+            ParseErrorCode.NOT_FOUND: TaskOutcome.NOT_FOUND,
+            ParseErrorCode.BLOCKED: TaskOutcome.BLOCKED,
+        }.get(parsed.code, TaskOutcome.PARSE_FAILED)
+        _settle(task, report, status, outcome, parsed.message)
+    else:
+        record_observation(task, report, parsed)
+
+
+def _after_settle(task: Task, report: TaskReport, *, release: bool) -> None:
+    """After commit: release the lease's semaphore (when the agent reported) and count the
+    result (once the task has one)."""
     ip, domain, token = task.claimed_ip, DOMAINS[task.marketplace], task.semaphore_token
     ok = task.status == TaskStatus.COMPLETED
+    settled = task.status != TaskStatus.PARSING
     agent_id = str(report.agent_id)
     timing = report.timing_ms
 
     def after_commit() -> None:
-        if ip:
-            semaphore.release(ip, domain, token)
-        get_redis().zrem(INFLIGHT_KEY, str(task.pk))
-        agents.count_result(agent_id, ok=ok, timing_ms=timing if ok else None)
+        if release:
+            if ip:
+                semaphore.release(ip, domain, token)
+            get_redis().zrem(INFLIGHT_KEY, str(task.pk))
+        if settled and report.agent_id:
+            agents.count_result(agent_id, ok=ok, timing_ms=timing if ok else None)
         if task.status == TaskStatus.PENDING:
             queues.push([(str(task.pk), task.marketplace, task.priority)])
 
     transaction.on_commit(after_commit)
+
+
+def resume_stalled_parses(now: dt.datetime | None = None) -> int:
+    """Re-enqueue parses whose worker message was lost (Redis is disposable)."""
+    from parser.tasks import reparse_reports
+
+    now = now or timezone.now()
+    deadline = now + dt.timedelta(seconds=settings.WATCHER_PARSE_TIMEOUT)
+    stalled = list(
+        Task.objects.filter(status=TaskStatus.PARSING, lease_expires_at__lt=now).values_list(
+            "pk", "lease_version"
+        )
+    )
+    count = 0
+    for task_id, attempt in stalled:
+        if Task.objects.filter(pk=task_id, status=TaskStatus.PARSING).update(
+            lease_expires_at=deadline
+        ):
+            report = TaskReport.objects.filter(task_id=task_id, attempt=attempt).first()
+            if report is not None:
+                reparse_reports.delay([report.pk])
+                count += 1
+    return count
 
 
 def _settle(

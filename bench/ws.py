@@ -1,0 +1,337 @@
+"""Agent WebSocket load: command round trips with 1,000 idle agent sockets held open.
+
+Starts one daphne process with the production settings (everything from the environment, as
+``make run`` would: DATABASE_URL / REDIS_URL, or the embedded defaults), creates its own agents
+in the configured database, connects them, and measures:
+
+- command round trip: POST /agents/{id}/command → the agent's socket receives it → the agent
+  ACKs → the ACK is stored (observed through the live event sent after the row is updated);
+- next to it, in the same run, a bare channel-layer round trip (two hops, like command + ACK)
+  and a bare HTTP request (GET /health) against the same server;
+- the server's RSS before and after connecting the sockets (KB per idle connection).
+
+Usage: python bench/ws.py [--agents 1000] [--commands 200]
+Everything it created (agents, commands, a user, Redis keys) is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+import websockets  # noqa: E402
+from channels.layers import get_channel_layer  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from rest_framework_simplejwt.tokens import RefreshToken  # noqa: E402
+
+from watcher.models import Agent  # noqa: E402
+from watcher.services.agents import create_agent  # noqa: E402
+from watcher.services.events import LIVE_AGENTS_GROUP, agent_group  # noqa: E402
+from watcher.services.redis import (  # noqa: E402
+    AGENT_COMMANDS_KEY,
+    AGENT_CONNECTION_KEY,
+    AGENT_STATE_KEY,
+    get_redis,
+)
+
+
+def raise_fd_limit(needed: int) -> tuple[int, int]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        raise SystemExit(f"ulimit -n is {soft} (hard {hard}); {needed} file descriptors needed")
+    return soft, hard
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def figures(name: str, seconds: list[float]) -> str:
+    ms = [s * 1000 for s in seconds]
+    return (
+        f"{name:<44} n={len(ms):<5} p50={percentile(ms, 50):7.2f} ms  "
+        f"p99={percentile(ms, 99):7.2f} ms  mean={statistics.fmean(ms):7.2f} ms"
+    )
+
+
+# --- setup / teardown in the configured database ----------------------------------------------
+
+
+def setup(prefix: str, count: int) -> tuple[list[tuple[str, str]], User, str]:
+    call_command("migrate", verbosity=0, interactive=False)
+    agents = [create_agent(f"{prefix}-{i:05d}") for i in range(count)]
+    user = User.objects.create_user(prefix, password=secrets.token_urlsafe(16), is_superuser=True)
+    token = str(RefreshToken.for_user(user).access_token)
+    return [(str(agent.pk), key) for agent, key in agents], user, token
+
+
+def cleanup(prefix: str) -> None:
+    ids = [
+        str(pk) for pk in Agent.objects.filter(name__startswith=prefix).values_list("pk", flat=True)
+    ]
+    group_prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + ":group:"
+    keys = [
+        template.format(id=pk)
+        for pk in ids
+        for template in (AGENT_CONNECTION_KEY, AGENT_COMMANDS_KEY, AGENT_STATE_KEY)
+    ] + [group_prefix + agent_group(pk) for pk in ids]
+    for start in range(0, len(keys), 500):
+        get_redis().delete(*keys[start : start + 500])
+    Agent.objects.filter(name__startswith=prefix).delete()  # commands cascade
+    User.objects.filter(username=prefix).delete()
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, REDIS_URL=settings.REDIS_URL, LOG_LEVEL="WARNING")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "config.asgi:application"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"daphne exited:\n{log_path.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/watcher/health", trust_env=False)
+            return process
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("daphne did not start")
+
+
+def rss_kb(pid: int) -> int:
+    return psutil.Process(pid).memory_info().rss // 1024
+
+
+# --- the measurements ---------------------------------------------------------------------------
+
+
+class Agents:
+    """The fake agents' sockets; each ACKs every command and reports when it arrived."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, Any] = {}
+        self.arrived: dict[str, float] = {}
+        self.readers: list[asyncio.Task[None]] = []
+
+    async def connect(self, port: int, agents: list[tuple[str, str]], parallel: int = 50) -> None:
+        gate = asyncio.Semaphore(parallel)
+
+        async def one(agent_id: str, key: str) -> None:
+            async with gate:
+                url = f"ws://127.0.0.1:{port}/ws/watcher?agent_id={agent_id}&api_key={key}"
+                ws = await websockets.connect(url, proxy=None, open_timeout=60)
+                self.sockets[agent_id] = ws
+                self.readers.append(asyncio.create_task(self.read(ws)))
+
+        await asyncio.gather(*(one(agent_id, key) for agent_id, key in agents))
+
+    async def read(self, ws: Any) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in ws:
+                message = json.loads(raw)
+                if message.get("type") == "command":
+                    self.arrived[message["command_id"]] = time.perf_counter()
+                    await ws.send(json.dumps({"type": "ack", "command_id": message["command_id"]}))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(ws.close() for ws in self.sockets.values()), return_exceptions=True)
+        for task in self.readers:
+            task.cancel()
+
+
+async def wait_registered(agent_ids: list[str], want: int, timeout: float = 60) -> int:
+    """Wait until ``want`` of the agents are registered as connected (0: all gone)."""
+    deadline = time.monotonic() + timeout
+    keys = [AGENT_CONNECTION_KEY.format(id=pk) for pk in agent_ids]
+    while True:
+        registered = sum(1 for value in get_redis().mget(keys) if value)
+        if registered == want or time.monotonic() > deadline:
+            return registered
+        await asyncio.sleep(0.2)
+
+
+async def command_round_trips(
+    port: int, token: str, agent_ids: list[str], fakes: Agents, count: int
+) -> tuple[list[float], list[float]]:
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add(LIVE_AGENTS_GROUP, listener)
+    loop = asyncio.get_running_loop()
+    stored: dict[str, asyncio.Future[float]] = {}
+
+    def future_of(command_id: str) -> asyncio.Future[float]:
+        # The ACK event may well arrive before the POST's response does.
+        return stored.setdefault(command_id, loop.create_future())
+
+    async def watch() -> None:
+        while True:
+            event = await layer.receive(listener)
+            if event.get("type") == "live.command" and event["event"] == "acked":
+                future = future_of(event["command"]["id"])
+                if not future.done():
+                    future.set_result(time.perf_counter())
+
+    watcher = asyncio.create_task(watch())
+    delivered: list[float] = []
+    full: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as http:
+        for i in range(count + 10):
+            agent_id = agent_ids[(i * 7919) % len(agent_ids)]
+            start = time.perf_counter()
+            response = await http.post(
+                f"/api/v1/watcher/agents/{agent_id}/command",
+                json={"command": "reload_config", "params": {"n": i}},
+                headers=headers,
+            )
+            response.raise_for_status()
+            command_id = response.json()["command_id"]
+            done = await asyncio.wait_for(future_of(command_id), 10)
+            if i >= 10:  # the first ten warm the server up
+                delivered.append(fakes.arrived[command_id] - start)
+                full.append(done - start)
+    watcher.cancel()
+    await layer.group_discard(LIVE_AGENTS_GROUP, listener)
+    return delivered, full
+
+
+async def channel_layer_round_trips(count: int) -> list[float]:
+    """Two hops through the same channel layer (Redis): ping to a peer, pong back."""
+    layer = get_channel_layer()
+    ping, pong = await layer.new_channel(), await layer.new_channel()
+
+    async def peer() -> None:
+        while True:
+            message = await layer.receive(ping)
+            await layer.send(pong, {"type": "pong", "n": message["n"]})
+
+    task = asyncio.create_task(peer())
+    times = []
+    for i in range(count + 10):
+        start = time.perf_counter()
+        await layer.send(ping, {"type": "ping", "n": i})
+        await layer.receive(pong)
+        if i >= 10:
+            times.append(time.perf_counter() - start)
+    task.cancel()
+    return times
+
+
+async def http_round_trips(port: int, count: int) -> list[float]:
+    times = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as http:
+        for i in range(count + 10):
+            start = time.perf_counter()
+            (await http.get("/api/v1/watcher/health")).raise_for_status()
+            if i >= 10:
+                times.append(time.perf_counter() - start)
+    return times
+
+
+async def run(port: int, pid: int, agents: list[tuple[str, str]], token: str, n: int) -> None:
+    ids = [agent_id for agent_id, _ in agents]
+    await http_round_trips(port, 20)  # warm up before the baseline RSS
+    before = rss_kb(pid)
+    fakes = Agents()
+    started = time.perf_counter()
+    await fakes.connect(port, agents)
+    registered = await wait_registered(ids, len(ids))
+    connect_seconds = time.perf_counter() - started
+    await asyncio.sleep(2)
+    after = rss_kb(pid)
+    print(
+        f"sockets connected and registered: {registered}/{len(agents)} in {connect_seconds:.1f} s"
+    )
+    print(
+        f"server RSS: before {before / 1024:.1f} MiB, after {after / 1024:.1f} MiB, "
+        f"{(after - before) / max(1, registered):.1f} KB per idle connection"
+    )
+    delivered, full = await command_round_trips(port, token, ids, fakes, n)
+    bare = await channel_layer_round_trips(n)
+    http = await http_round_trips(port, n)
+    print(figures("command: POST → agent receives", delivered))
+    print(figures("command: POST → receive → ACK → stored", full))
+    print(figures("baseline: channel layer send/receive ×2", bare))
+    print(figures("baseline: HTTP GET /health", http))
+    print(f"server RSS at the end: {rss_kb(pid) / 1024:.1f} MiB")
+    await fakes.close()
+    await wait_registered(ids, 0)  # let the server run its disconnect handlers
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--agents", type=int, default=1000)
+    args.add_argument("--commands", type=int, default=200)
+    options = args.parse_args(argv)
+    soft, hard = raise_fd_limit(options.agents * 2 + 256)
+    database = settings.DATABASES["default"]
+    print(
+        f"database: {database['ENGINE'].rsplit('.', 1)[-1]}  redis: "
+        f"{'embedded' if settings.REDIS_EMBEDDED else 'REDIS_URL'}  ulimit -n: {soft}/{hard}  "
+        f"cpus: {os.cpu_count()}"
+    )
+    prefix = f"bench-ws-{secrets.token_hex(3)}"
+    port = free_port()
+    log_path = Path(settings.DATA_DIR) / f"{prefix}-daphne.log"
+    process = None
+    try:
+        agents, _user, token = setup(prefix, options.agents)
+        process = start_server(port, log_path)
+        asyncio.run(run(port, process.pid, agents, token, options.commands))
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        cleanup(prefix)
+        with contextlib.suppress(FileNotFoundError):
+            log_path.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

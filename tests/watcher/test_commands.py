@@ -1,0 +1,308 @@
+"""Commands to agents: the API, the connection registry, ACKs, re-sends; live agent events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from rest_framework.test import APIClient
+
+from watcher.models import Agent, AgentCommand, AgentStatus, CommandStatus
+from watcher.schedules import ensure_schedules
+from watcher.services import agents, commands, events
+from watcher.services.errors import Unavailable
+from watcher.services.redis import AGENT_COMMANDS_KEY, AGENT_CONNECTION_KEY, get_redis
+from watcher.tasks import resend_commands
+
+pytestmark = pytest.mark.django_db(transaction=True)
+API = "/api/v1/watcher"
+
+
+class Listener:
+    """A channel added to a group, read from sync code (what a consumer would receive)."""
+
+    def __init__(self, group: str) -> None:
+        self.layer = get_channel_layer()
+        self.channel = async_to_sync(self.layer.new_channel)()
+        async_to_sync(self.layer.group_add)(group, self.channel)
+
+    def receive(self) -> dict[str, Any]:
+        async def get() -> dict[str, Any]:
+            import asyncio
+
+            return await asyncio.wait_for(self.layer.receive(self.channel), 5)
+
+        return async_to_sync(get)()
+
+    def receive_all(self, n: int) -> list[dict[str, Any]]:
+        return [self.receive() for _ in range(n)]
+
+
+def connect(handle: Any) -> Listener:
+    """Pretend the agent's socket is open: register a channel and join its group."""
+    listener = Listener(events.agent_group(handle.id))
+    commands.register_connection(handle.id, listener.channel)
+    return listener
+
+
+@pytest.fixture
+def admin_client() -> APIClient:
+    user = User.objects.create_user("root", password="pw", is_superuser=True, is_staff=True)
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def live() -> Iterator[Listener]:
+    yield Listener(events.LIVE_AGENTS_GROUP)
+
+
+# --- the command API -----------------------------------------------------------------------
+
+
+def test_a_command_is_sent_to_a_connected_agent(agent, admin_client) -> None:
+    socket = connect(agent)
+    response = admin_client.post(
+        f"{API}/agents/{agent.id}/command",
+        {"command": "reboot_modem", "params": {"port": 2}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ok" and body["command"] == "reboot_modem"
+    message = socket.receive()
+    assert message == {
+        "type": "agent.command",
+        "command_id": body["command_id"],
+        "action": "reboot_modem",
+        "params": {"port": 2},
+    }
+    row = AgentCommand.objects.get(pk=body["command_id"])
+    assert row.agent_id == agent.agent.pk and row.status == CommandStatus.SENT
+    assert row.attempts == 1 and row.sent_by.username == "root"
+    assert row.timeout_at > row.sent_at
+    assert get_redis().lrange(AGENT_COMMANDS_KEY.format(id=agent.id), 0, -1) == [str(row.pk)]
+
+
+def test_a_command_to_an_agent_without_a_socket_gets_503(agent, admin_client) -> None:
+    response = admin_client.post(
+        f"{API}/agents/{agent.id}/command", {"command": "pause"}, format="json"
+    )
+    assert response.status_code == 503
+    assert response.json()["detail"] == "Agent not connected"
+    assert not AgentCommand.objects.exists()
+
+
+def test_command_bad_input_and_strangers_are_refused(agent, admin_client) -> None:
+    connect(agent)
+    url = f"{API}/agents/{agent.id}/command"
+    assert admin_client.post(url, {"command": "explode"}, format="json").status_code == 400
+    assert admin_client.post(url, {"params": {}}, format="json").status_code == 400
+    assert (
+        admin_client.post(url, {"command": "stop", "params": [1]}, format="json").status_code == 400
+    )
+    unknown = f"{API}/agents/{uuid.uuid4()}/command"
+    assert admin_client.post(unknown, {"command": "stop"}, format="json").status_code == 404
+    manager = User.objects.create_user("manager")
+    manager.groups.add(Group.objects.get_or_create(name="manager")[0])
+    as_manager = APIClient()
+    as_manager.force_authenticate(manager)
+    assert as_manager.post(url, {"command": "stop"}, format="json").status_code == 403
+    assert APIClient().post(url, {"command": "stop"}, format="json").status_code in (401, 403)
+    assert agent.client.post(url, {"command": "stop"}, format="json").status_code == 401
+    assert not AgentCommand.objects.exists()
+
+
+def test_an_admin_group_member_may_send_commands(agent) -> None:
+    connect(agent)
+    user = User.objects.create_user("ops")
+    user.groups.add(Group.objects.get_or_create(name="admin")[0])
+    client = APIClient()
+    client.force_authenticate(user)
+    response = client.post(f"{API}/agents/{agent.id}/command", {"command": "stop"}, format="json")
+    assert response.status_code == 200
+
+
+def test_a_broadcast_reaches_every_connected_agent(make_agent, admin_client) -> None:
+    one, two, silent = make_agent("one"), make_agent("two"), make_agent("silent")
+    disabled = make_agent("disabled", is_enabled=False)
+    sockets = [connect(one), connect(two)]
+    commands.register_connection(disabled.id, "specific.stale!x")
+    response = admin_client.post(f"{API}/agents/command", {"command": "pause"}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "command": "pause", "sent_to": 2}
+    ids = {str(pk) for pk in AgentCommand.objects.values_list("pk", flat=True)}
+    assert {socket.receive()["command_id"] for socket in sockets} == ids
+    assert not AgentCommand.objects.filter(agent__in=[silent.agent, disabled.agent]).exists()
+
+
+def test_the_command_endpoints_are_in_the_openapi_schema(admin_client) -> None:
+    response = admin_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    single = paths["/api/v1/watcher/agents/{agent_id}/command"]["post"]
+    assert {"200", "400", "404", "503"} <= set(single["responses"])
+    assert "/api/v1/watcher/agents/command" in paths
+
+
+# --- registry, ACKs, re-sends --------------------------------------------------------------
+
+
+def test_the_connection_registry_is_compare_and_set(agent) -> None:
+    key = AGENT_CONNECTION_KEY.format(id=agent.id)
+    assert commands.register_connection(agent.id, "chan-a") is None
+    assert 0 < get_redis().ttl(key) <= commands.CONNECTION_TTL
+    assert commands.register_connection(agent.id, "chan-b") == "chan-a"
+    assert not commands.refresh_connection(agent.id, "chan-a")
+    assert not commands.unregister_connection(agent.id, "chan-a")
+    assert commands.connected_channel(agent.id) == "chan-b"
+    get_redis().delete(key)  # Redis lost it: the live socket takes it back on its next refresh
+    assert commands.refresh_connection(agent.id, "chan-b")
+    assert commands.connected_agent_ids() == [agent.id]
+    assert commands.unregister_connection(agent.id, "chan-b")
+    assert commands.connected_agent_ids() == []
+    with pytest.raises(Unavailable):
+        commands.send_command(agent.agent, "stop", {})
+
+
+def test_acks_are_idempotent_and_late_acks_count(agent) -> None:
+    connect(agent)
+    command = commands.send_command(agent.agent, "refresh_cookies", {})
+    assert commands.record_ack(agent.agent, str(command.pk), "ok") is not None
+    first = AgentCommand.objects.get(pk=command.pk)
+    assert commands.record_ack(agent.agent, str(command.pk), "error") is None
+    assert AgentCommand.objects.get(pk=command.pk).acked_at == first.acked_at
+    assert commands.record_ack(agent.agent, "not-a-uuid", "ok") is None
+    late = commands.send_command(agent.agent, "stop", {})
+    AgentCommand.objects.filter(pk=late.pk).update(status=CommandStatus.TIMED_OUT)
+    assert commands.record_ack(agent.agent, str(late.pk), "ok").status == CommandStatus.ACKED
+
+
+def test_unacked_commands_are_resent_with_the_same_id_then_time_out(agent) -> None:
+    socket = connect(agent)
+    command = commands.send_command(agent.agent, "reload_config", {})
+    socket.receive()
+    now = timezone.now()
+    # Not due yet: nothing happens.
+    assert commands.resend_unacked(now) == {"resent": 0, "timed_out": 0}
+    later = now + dt.timedelta(seconds=commands.resend_after() + 1)
+    assert commands.resend_unacked(later) == {"resent": 1, "timed_out": 0}
+    assert socket.receive()["command_id"] == str(command.pk)
+    row = AgentCommand.objects.get(pk=command.pk)
+    assert row.attempts == 2 and row.sent_at == later
+    # An agent without a socket is not re-sent to, but still times out.
+    commands.unregister_connection(agent.id, socket.channel)
+    even_later = later + dt.timedelta(seconds=commands.resend_after() + 1)
+    assert commands.resend_unacked(even_later) == {"resent": 0, "timed_out": 0}
+    expired = now + dt.timedelta(seconds=commands.command_timeout() + 1)
+    assert commands.resend_unacked(expired) == {"resent": 0, "timed_out": 1}
+    assert AgentCommand.objects.get(pk=command.pk).status == CommandStatus.TIMED_OUT
+
+
+def test_an_acked_command_is_not_resent(agent) -> None:
+    socket = connect(agent)
+    command = commands.send_command(agent.agent, "pause", {})
+    socket.receive()
+    commands.record_ack(agent.agent, str(command.pk), "ok")
+    later = timezone.now() + dt.timedelta(seconds=commands.command_timeout() + 1)
+    assert commands.resend_unacked(later) == {"resent": 0, "timed_out": 0}
+    assert resend_commands() == {"resent": 0, "timed_out": 0}  # the Celery task
+
+
+def test_the_last_100_commands_are_kept_visible(agent) -> None:
+    from watcher.services.stats import command_history
+
+    connect(agent)
+    sent = [commands.send_command(agent.agent, "resume", {"n": i}) for i in range(105)]
+    history = command_history(agent.agent)
+    assert len(history) == 100
+    assert history[0]["id"] == str(sent[-1].pk) and history[-1]["id"] == str(sent[5].pk)
+    ids = get_redis().lrange(AGENT_COMMANDS_KEY.format(id=agent.id), 0, -1)
+    assert ids == [str(c.pk) for c in reversed(sent[5:])]
+
+
+def test_the_resend_task_is_scheduled() -> None:
+    ensure_schedules()
+    task = PeriodicTask.objects.get(task="watcher.resend_commands")
+    assert 10 <= task.interval.every <= 15 and task.enabled
+
+
+# --- live agent events: heartbeat, panic, offline, back online -----------------------------
+
+
+def test_an_agent_silent_too_long_goes_offline_and_admins_hear(
+    agent, live, monkeypatch, settings
+) -> None:
+    heard: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(agents, "notify", lambda event, payload: heard.append((event, payload)))
+    agents.record_heartbeat(
+        agent.agent, agents.Heartbeat(status="working", current_task=None, stats={}, ip="10.0.0.9")
+    )
+    assert live.receive()["event"] == "online"
+    now = timezone.now()
+    assert agents.mark_offline_agents(now) == []  # fresh heartbeat: stays
+    later = now + dt.timedelta(seconds=settings.WATCHER_AGENT_HEARTBEAT_TIMEOUT + 1)
+    assert agents.mark_offline_agents(later) == [agent.id]
+    assert Agent.objects.get(pk=agent.id).status == AgentStatus.OFFLINE
+    assert heard == [
+        (
+            "watcher_agent_offline",
+            {
+                "agent_id": agent.id,
+                "name": "agent-main",
+                "last_heartbeat": heard[0][1]["last_heartbeat"],
+            },
+        )
+    ]
+    update = live.receive()
+    assert update["type"] == "live.agent" and update["event"] == "offline"
+    assert update["agent"]["status"] == "offline" and update["agent"]["id"] == agent.id
+    assert agents.mark_offline_agents(later) == []  # once only
+
+
+def test_an_offline_agent_comes_back_online_with_a_heartbeat(agent, live) -> None:
+    Agent.objects.filter(pk=agent.id).update(
+        status=AgentStatus.OFFLINE, last_heartbeat=timezone.now() - dt.timedelta(hours=1)
+    )
+    agent.agent.refresh_from_db()
+    response = agent.client.post(
+        f"{API}/agents/heartbeat",
+        {"status": "ready", "stats": {"ip": "10.0.0.8", "modem_operator": "Beeline"}},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert Agent.objects.get(pk=agent.id).status == AgentStatus.READY
+    update = live.receive()
+    assert update["event"] == "online"
+    assert update["agent"]["status"] == "ready" and update["agent"]["current_ip"] == "10.0.0.8"
+    assert update["agent"]["modem_operator"] == "Beeline"
+    agent.client.post(f"{API}/agents/heartbeat", {"status": "working"}, format="json")
+    assert live.receive()["event"] == "heartbeat"
+
+
+def test_a_panic_is_announced_live(agent, live) -> None:
+    response = agent.client.post(
+        f"{API}/agents/panic", {"reason": "captcha", "details": {"ip": "10.0.0.4"}}, format="json"
+    )
+    assert response.status_code == 200
+    update = live.receive()
+    assert update["event"] == "panic" and update["agent"]["status"] == "panic"
+
+
+def test_a_rolled_back_write_announces_nothing(agent, live) -> None:
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events.agent_changed(agent.agent, "status")
+        raise RuntimeError
+    events.agent_changed(agent.agent, "heartbeat")
+    assert live.receive()["event"] == "heartbeat"

@@ -1,0 +1,90 @@
+"""Reports for a marketplace parsed by an LLM are settled in a worker, not in the request."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from parser.models import BackendRoute
+from parser.services import clear_route_cache
+from tests.factories import TaskFactory
+from tests.watcher.pages import WB_PAGE
+from watcher.models import PriceHistory, Task, TaskOutcome, TaskReport, TaskStatus
+from watcher.services import queues, semaphore
+from watcher.services.redis import get_redis
+from watcher.services.results import reparse_report, resume_stalled_parses
+
+pytestmark = pytest.mark.django_db(transaction=True)
+API = "/api/v1/watcher"
+
+
+@pytest.fixture
+def llm_route():
+    # An LLM route with no upstream configured: the parse falls back to the rules result,
+    # which is all these tests need; the upstream protocols are tested in tests/parser.
+    BackendRoute.objects.create(marketplace="wildberries", backend="solve")
+    clear_route_cache()
+    yield
+    clear_route_cache()
+
+
+def claim_and_report(agent, text: str = WB_PAGE):
+    task = TaskFactory()
+    queues.push([(str(task.pk), task.marketplace, 0)])
+    claimed = agent.client.get(f"{API}/tasks/next").json()
+    body = {"raw_text": text, "timing_ms": 900, "success": True, "error": None}
+    response = agent.client.post(f"{API}/tasks/{claimed['id']}/report", body, format="json")
+    return task, response
+
+
+def test_a_slow_backend_defers_parsing_to_a_worker(agent, llm_route) -> None:
+    task, response = claim_and_report(agent)
+    assert response.status_code == 200
+    assert response.json()["status"] == "parsing"
+    task.refresh_from_db()
+    assert task.status == TaskStatus.PARSING
+    assert not PriceHistory.objects.exists()
+    # The agent is done with the page: its IP is free for the next one at once.
+    assert not semaphore.is_locked("127.0.0.1", "wildberries.ru")
+    # The worker's job, run here directly.
+    reparse_report(TaskReport.objects.get(task=task).pk)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.COMPLETED and task.outcome == TaskOutcome.OK
+    assert PriceHistory.objects.get(task=task).current_price == 1299
+    # Running it again (a redelivered message) changes nothing.
+    reparse_report(TaskReport.objects.get(task=task).pk)
+    assert PriceHistory.objects.filter(task=task).count() == 1
+
+
+def test_the_report_enqueues_the_parse_on_commit(agent, llm_route, celery_eager) -> None:
+    task, response = claim_and_report(agent)
+    assert response.status_code == 200
+    task.refresh_from_db()
+    assert task.status == TaskStatus.COMPLETED
+
+
+def test_a_lost_parse_message_is_resumed(agent, llm_route, celery_eager) -> None:
+    from config.celery import app
+
+    app.conf.CELERY_TASK_ALWAYS_EAGER = False  # the first message is "lost" in the broker
+    task, _ = claim_and_report(agent)
+    get_redis().flushdb()
+    Task.objects.filter(pk=task.pk).update(lease_expires_at=timezone.now() - dt.timedelta(1))
+    app.conf.CELERY_TASK_ALWAYS_EAGER = True
+    assert resume_stalled_parses() == 1
+    task.refresh_from_db()
+    assert task.status == TaskStatus.COMPLETED
+
+
+def test_reparsing_a_finished_task_replaces_its_result(agent) -> None:
+    task, _ = claim_and_report(agent, text="%%% nothing here %%%")
+    task.refresh_from_db()
+    assert task.status == TaskStatus.PARSE_ERROR
+    report = TaskReport.objects.get(task=task)
+    TaskReport.objects.filter(pk=report.pk).update(raw_text=WB_PAGE)  # e.g. a fixed capture
+    reparse_report(report.pk, backend="rules")
+    task.refresh_from_db()
+    assert task.status == TaskStatus.COMPLETED
+    assert PriceHistory.objects.get(task=task).old_price == 2600

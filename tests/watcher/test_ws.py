@@ -1,0 +1,267 @@
+"""The agent WebSocket and the staff live socket, through channels' communicator.
+
+The channel layer is the real channels-redis one the settings point at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.test import Client
+
+from config.asgi import application
+from watcher.models import Agent, AgentCommand, AgentStatus, CommandStatus
+from watcher.services import agents, commands
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ORIGIN = (b"origin", b"http://testserver")
+
+
+def agent_path(handle: Any, key: str | None = None) -> str:
+    return f"/ws/watcher?agent_id={handle.id}&api_key={key or handle.key}"
+
+
+async def open_socket(path: str, headers: list[tuple[bytes, bytes]] | None = None):
+    communicator = WebsocketCommunicator(application, path, headers=headers or [])
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    return communicator
+
+
+async def expect_close(communicator: WebsocketCommunicator, code: int) -> None:
+    """Skip any text frames (the error notice) and return on the close frame."""
+    while True:
+        message = await communicator.receive_output(timeout=5)
+        if message["type"] == "websocket.close":
+            assert message["code"] == code
+            return
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll a (sync, ORM-touching) check until it returns something truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await database_sync_to_async(check)()
+        if value or loop.time() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+async def connected_socket(handle: Any) -> WebsocketCommunicator:
+    communicator = await open_socket(agent_path(handle))
+    # Registration happens right after accept; wait for it before talking about the agent.
+    assert await eventually(lambda: commands.connected_channel(handle.id))
+    return communicator
+
+
+# --- authentication ------------------------------------------------------------------------
+
+
+async def test_it_accepts_an_agent_by_query_params_and_registers_it(agent) -> None:
+    communicator = await connected_socket(agent)
+    channel = await database_sync_to_async(commands.connected_channel)(agent.id)
+    assert channel and channel.startswith("specific.")
+    await communicator.disconnect()
+    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+
+
+async def test_it_accepts_the_authorization_header(agent) -> None:
+    communicator = await open_socket(
+        "/ws/watcher", headers=[(b"authorization", f"Bearer {agent.key}".encode())]
+    )
+    assert await eventually(lambda: commands.connected_channel(agent.id))
+    await communicator.disconnect()
+
+
+async def test_a_wrong_key_is_closed_with_4001(agent) -> None:
+    communicator = await open_socket(agent_path(agent, key="wa_" + "x" * 43))
+    notice = await communicator.receive_json_from(timeout=5)
+    assert notice == {"type": "error", "code": 4001, "detail": "Invalid API key"}
+    await expect_close(communicator, 4001)
+    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+
+
+async def test_a_missing_key_or_another_agents_id_is_closed_with_4001(agent, make_agent) -> None:
+    other = await database_sync_to_async(make_agent)("other")
+    for path in ("/ws/watcher", f"/ws/watcher?agent_id={other.id}&api_key={agent.key}"):
+        communicator = await open_socket(path)
+        await expect_close(communicator, 4001)
+    assert await database_sync_to_async(commands.connected_channel)(other.id) is None
+
+
+async def test_a_disabled_agent_is_closed_with_4003(agent) -> None:
+    await database_sync_to_async(
+        lambda: Agent.objects.filter(pk=agent.id).update(is_enabled=False)
+    )()
+    communicator = await open_socket(agent_path(agent))
+    await expect_close(communicator, 4003)
+
+
+async def test_a_second_connection_closes_the_first_with_4002(agent) -> None:
+    first = await connected_socket(agent)
+    first_channel = await database_sync_to_async(commands.connected_channel)(agent.id)
+    second = await open_socket(agent_path(agent))
+    await expect_close(first, 4002)
+    await first.disconnect()  # the old socket going away must not unregister the new one
+    second_channel = await database_sync_to_async(commands.connected_channel)(agent.id)
+    assert second_channel and second_channel != first_channel
+    # Commands now reach the new socket only.
+    command = await database_sync_to_async(commands.send_command)(agent.agent, "pause", {})
+    message = await second.receive_json_from(timeout=5)
+    assert message["command_id"] == str(command.pk)
+    await second.disconnect()
+
+
+# --- agent → server --------------------------------------------------------------------------
+
+
+async def test_a_command_reaches_the_socket_and_the_ack_is_stored(agent) -> None:
+    communicator = await connected_socket(agent)
+    command = await database_sync_to_async(commands.send_command)(
+        agent.agent, "reload_config", {"reason": "test"}
+    )
+    message = await communicator.receive_json_from(timeout=5)
+    assert message == {
+        "type": "command",
+        "command_id": str(command.pk),
+        "action": "reload_config",
+        "params": {"reason": "test"},
+    }
+    await communicator.send_json_to(
+        {"type": "ack", "command_id": str(command.pk), "status": "done"}
+    )
+
+    def acked() -> AgentCommand | None:
+        row = AgentCommand.objects.get(pk=command.pk)
+        return row if row.status == CommandStatus.ACKED else None
+
+    row = await eventually(acked)
+    assert row is not None
+    assert row.ack_status == "done" and row.acked_at is not None
+    await communicator.disconnect()
+
+
+async def test_an_error_ack_marks_the_command_failed(agent) -> None:
+    communicator = await connected_socket(agent)
+    command = await database_sync_to_async(commands.send_command)(agent.agent, "reboot_modem", {})
+    await communicator.receive_json_from(timeout=5)
+    await communicator.send_json_to(
+        {"type": "ack", "command_id": str(command.pk), "status": "error"}
+    )
+    assert await eventually(
+        lambda: AgentCommand.objects.filter(pk=command.pk, status=CommandStatus.FAILED).exists()
+    )
+    await communicator.disconnect()
+
+
+async def test_an_ack_for_another_agents_command_changes_nothing(agent, make_agent) -> None:
+    other = await database_sync_to_async(make_agent)("other")
+    other_socket = await connected_socket(other)
+    command = await database_sync_to_async(commands.send_command)(other.agent, "pause", {})
+    communicator = await connected_socket(agent)
+    await communicator.send_json_to({"type": "ack", "command_id": str(command.pk), "status": "ok"})
+    await communicator.send_json_to({"type": "status", "status": "paused"})  # a marker
+    assert await eventually(lambda: Agent.objects.get(pk=agent.id).status == AgentStatus.PAUSED)
+    row = await database_sync_to_async(AgentCommand.objects.get)(pk=command.pk)
+    assert row.status == CommandStatus.SENT and row.acked_at is None
+    await communicator.disconnect()
+    await other_socket.disconnect()
+
+
+async def test_a_status_message_updates_the_agent(agent) -> None:
+    communicator = await connected_socket(agent)
+    await communicator.send_json_to({"type": "status", "status": "paused"})
+    assert await eventually(lambda: Agent.objects.get(pk=agent.id).status == AgentStatus.PAUSED)
+    await communicator.send_json_to({"type": "status", "status": "dancing"})
+    await communicator.send_json_to({"type": "status", "status": "ready"})
+    assert await eventually(lambda: Agent.objects.get(pk=agent.id).status == AgentStatus.READY)
+    await communicator.disconnect()
+
+
+async def test_invalid_json_is_ignored_and_the_socket_stays_open(agent) -> None:
+    communicator = await connected_socket(agent)
+    for junk in ("not json {", "[1, 2]", '{"type": "nonsense"}', '{"type": "ack"}', "42"):
+        await communicator.send_to(text_data=junk)
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.send_json_to({"type": "status", "status": "working"})
+    assert await eventually(lambda: Agent.objects.get(pk=agent.id).status == AgentStatus.WORKING)
+    command = await database_sync_to_async(commands.send_command)(agent.agent, "resume", {})
+    assert (await communicator.receive_json_from(timeout=5))["command_id"] == str(command.pk)
+    await communicator.disconnect()
+
+
+# --- the staff live socket -------------------------------------------------------------------
+
+
+def session_headers(user: User | None) -> list[tuple[bytes, bytes]]:
+    headers = [ORIGIN]
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies["sessionid"].value
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    return headers
+
+
+async def test_the_live_socket_refuses_anonymous_and_non_staff_with_4003(db) -> None:
+    plain = await database_sync_to_async(User.objects.create_user)("plain", password="x")
+    for user in (None, plain):
+        headers = await database_sync_to_async(session_headers)(user)
+        communicator = await open_socket("/ws/live/agents", headers=headers)
+        await expect_close(communicator, 4003)
+
+
+async def test_the_live_socket_refuses_a_foreign_origin(db) -> None:
+    staff = await database_sync_to_async(User.objects.create_user)(
+        "staff", password="x", is_staff=True
+    )
+    headers = await database_sync_to_async(session_headers)(staff)
+    headers[0] = (b"origin", b"http://evil.example")
+    communicator = WebsocketCommunicator(application, "/ws/live/agents", headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    assert not connected
+
+
+async def test_staff_see_heartbeats_panics_and_commands_live(agent) -> None:
+    staff = await database_sync_to_async(User.objects.create_user)(
+        "staff", password="x", is_staff=True
+    )
+    live = await open_socket(
+        "/ws/live/agents", headers=await database_sync_to_async(session_headers)(staff)
+    )
+    await database_sync_to_async(agents.record_heartbeat)(
+        agent.agent,
+        agents.Heartbeat(status="working", current_task=None, stats={}, ip="10.7.7.7"),
+    )
+    update = await live.receive_json_from(timeout=5)
+    assert update["type"] == "agent" and update["event"] == "online"
+    assert update["agent"]["id"] == agent.id and update["agent"]["current_ip"] == "10.7.7.7"
+    assert update["agent"]["status"] == "working"
+
+    socket = await connected_socket(agent)
+    connected = await live.receive_json_from(timeout=5)
+    assert connected["event"] == "connected" and connected["agent"]["connected"] is True
+    command = await database_sync_to_async(commands.send_command)(agent.agent, "pause", {})
+    sent = await live.receive_json_from(timeout=5)
+    assert sent["type"] == "command" and sent["event"] == "sent"
+    assert sent["command"]["id"] == str(command.pk) and sent["command"]["status"] == "sent"
+    await socket.receive_json_from(timeout=5)
+    await socket.send_json_to({"type": "ack", "command_id": str(command.pk), "status": "ok"})
+    acked = await live.receive_json_from(timeout=5)
+    assert acked["event"] == "acked" and acked["command"]["status"] == "acked"
+
+    await database_sync_to_async(agents.enter_panic)(agent.agent, "captcha", {}, "10.7.7.7")
+    panic = await live.receive_json_from(timeout=5)
+    assert panic["event"] == "panic" and panic["agent"]["status"] == "panic"
+    assert panic["agent"]["panic_reason"] == "captcha"
+    await socket.disconnect()
+    gone = await live.receive_json_from(timeout=5)
+    assert gone["event"] == "disconnected" and gone["agent"]["connected"] is False
+    await live.disconnect()

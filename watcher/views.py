@@ -1,0 +1,89 @@
+"""Live status pages for staff (thin: the data comes from ``watcher.services.stats``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from watcher.api.auth import has_role
+from watcher.models import Agent, AgentStatus, CommandAction, CommandStatus
+from watcher.services import stats
+from watcher.services.events import AgentRow
+
+View = Callable[..., HttpResponse]
+CONFIRM_ACTIONS = (CommandAction.STOP, CommandAction.REBOOT_MODEM)
+
+
+def staff_required(view: View) -> View:
+    """Anonymous → the admin login; logged in but not staff → 403."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not (request.user.is_active and request.user.is_staff):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _labels() -> dict[str, dict[str, str]]:
+    """Translated labels for the page's script (no JS catalog needed)."""
+    return {
+        "statuses": {value: str(label) for value, label in AgentStatus.choices},
+        "command_statuses": {value: str(label) for value, label in CommandStatus.choices},
+        "actions": {value: str(label) for value, label in CommandAction.choices},
+        "ui": {
+            "connecting": _("Connecting…"),
+            "live": _("Live"),
+            "disconnected": _("Disconnected, reconnecting…"),
+            "refused": _("Access refused"),
+            "never": _("never"),
+            "s_ago": _("%(n)s s ago"),
+            "min_ago": _("%(n)s min ago"),
+            "h_ago": _("%(n)s h ago"),
+            "d_ago": _("%(n)s d ago"),
+            "yes": _("yes"),
+            "no": _("no"),
+            "confirm": _("Send “%(action)s” to %(agent)s?"),
+            "sent": _("Sent: %(action)s"),
+            "error": _("Error"),
+        },
+    }
+
+
+def _with_label(row: AgentRow) -> dict[str, Any]:
+    return {**row, "status_label": AgentStatus(row["status"]).label}
+
+
+@staff_required
+def live_agents(request: HttpRequest) -> HttpResponse:
+    rows = stats.live_agent_rows(Agent.objects.select_related("current_task").order_by("name"))
+    context = {"agents": [_with_label(row) for row in rows], "labels": _labels()}
+    return render(request, "watcher/live/agents.html", context)
+
+
+@staff_required
+def live_agent_detail(request: HttpRequest, agent_id: str) -> HttpResponse:
+    agent = get_object_or_404(Agent.objects.select_related("current_task"), pk=agent_id)
+    context = {
+        "agent": _with_label(stats.live_agent_row(agent)),
+        "history": stats.command_history(agent),
+        "labels": _labels(),
+        "actions": [
+            {"value": value, "label": label, "confirm": value in CONFIRM_ACTIONS}
+            for value, label in CommandAction.choices
+        ],
+        "can_command": has_role(request.user, ("admin",)),
+        "command_url": reverse("watcher-api:agents-command", args=[agent.pk]),
+    }
+    return render(request, "watcher/live/agent_detail.html", context)
