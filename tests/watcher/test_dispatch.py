@@ -175,3 +175,10 @@ def test_heartbeat_renews_the_lease_of_a_working_agent(make_agent) -> None:
     task.refresh_from_db()
     assert task.lease_expires_at > timezone.now() + dt.timedelta(seconds=200)
     assert Agent.objects.get(pk=agent.pk).current_task_id == task.pk
+
+
+def test_generated_task_ids_are_version_4_uuids() -> None:
+    SubscriptionFactory.create_batch(5)
+    generate_tasks()
+    for task in Task.objects.all():
+        assert task.pk.version == 4 and task.pk.variant == "specified in RFC 4122"

@@ -29,8 +29,12 @@ _COLUMNS = (
 )  # fmt: skip
 _UUID_SQL = {
     "postgresql": "gen_random_uuid()",
-    # Django keeps UUIDs in SQLite as 32 hex digits.
-    "sqlite": "lower(hex(randomblob(16)))",
+    # Django keeps UUIDs in SQLite as 32 hex digits; these are version 4, variant 1.
+    "sqlite": (
+        "lower(hex(randomblob(6)) || '4' || substr(hex(randomblob(2)), 2) || "
+        "substr('89ab', 1 + abs(random()) % 4, 1) || substr(hex(randomblob(2)), 2) || "
+        "hex(randomblob(6)))"
+    ),
 }
 
 
