@@ -35,6 +35,7 @@ from import_export import resources, widgets
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.formats import base_formats
 
+from parser.models import Backend
 from parser.types import Marketplace
 from watcher.models import (
     Agent,
@@ -678,7 +679,7 @@ class TaskAdmin(admin.ModelAdmin):
     list_select_related = ("competitor", "agent")
     list_per_page = 100
     show_full_result_count = False
-    actions = ("requeue", "cancel")
+    actions = ("requeue", "cancel", "reparse_rules", "reparse_openai", "reparse_solve")
     inlines = (PriceHistoryInline, TaskReportInline)
     fieldsets = (
         (
@@ -851,6 +852,37 @@ class TaskAdmin(admin.ModelAdmin):
             count,
             len(selected),
             ngettext("%d task cancelled.", "%d tasks cancelled.", count),
+        )
+
+    @admin.action(description=_("Re-parse stored reports with the rules"), permissions=["change"])
+    def reparse_rules(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        self._reparse(request, queryset, Backend.RULES)
+
+    @admin.action(
+        description=_("Re-parse stored reports with the OpenAI-compatible LLM"),
+        permissions=["change"],
+    )
+    def reparse_openai(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        self._reparse(request, queryset, Backend.OPENAI)
+
+    @admin.action(
+        description=_("Re-parse stored reports with the solve pool"), permissions=["change"]
+    )
+    def reparse_solve(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        self._reparse(request, queryset, Backend.SOLVE)
+
+    def _reparse(self, request: HttpRequest, queryset: QuerySet[Task], backend: str) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        count = operations.reparse_tasks(selected, backend)
+        self._report(
+            request,
+            count,
+            len(selected),
+            ngettext(
+                "%d report queued for re-parsing; results appear when the worker is done.",
+                "%d reports queued for re-parsing; results appear when the worker is done.",
+                count,
+            ),
         )
 
     def _report(self, request: HttpRequest, count: int, selected: int, done: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib import messages
 from django.utils import timezone
 
 from parser.models import BackendRoute
@@ -88,3 +89,23 @@ def test_reparsing_a_finished_task_replaces_its_result(agent) -> None:
     task.refresh_from_db()
     assert task.status == TaskStatus.COMPLETED
     assert PriceHistory.objects.get(task=task).old_price == 2600
+
+
+def test_the_admin_reparse_action_reparses_selected_tasks(agent, admin_client, celery_eager):
+    task, _ = claim_and_report(agent, text="%%% nothing here %%%")
+    pending = TaskFactory()
+    report = TaskReport.objects.get(task=task)
+    TaskReport.objects.filter(pk=report.pk).update(raw_text=WB_PAGE)
+    response = admin_client.post(
+        "/admin/watcher/task/",
+        {"action": "reparse_rules", "_selected_action": [str(task.pk), str(pending.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    (message,) = response.context["messages"]
+    assert message.level == messages.SUCCESS and "1" in str(message)
+    task.refresh_from_db()
+    pending.refresh_from_db()
+    assert task.status == TaskStatus.COMPLETED
+    assert pending.status == TaskStatus.PENDING  # nothing to re-parse: skipped, unchanged
+    assert PriceHistory.objects.get(task=task).parser_backend == "rules"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from watcher.models import (
@@ -24,6 +24,7 @@ from watcher.models import (
     Subscription,
     Task,
     TaskOutcome,
+    TaskReport,
     TaskStatus,
 )
 from watcher.services import distributor, queues, semaphore
@@ -241,3 +242,29 @@ __all__: list[str] = [
     "set_competitors_active",
     "set_subscriptions_active",
 ]
+
+
+def reparse_tasks(task_ids: Iterable[uuid.UUID | str], backend: str) -> int:
+    """Queue a re-parse of the stored raw reports of finished tasks with ``backend``.
+
+    The report re-parsed is the one of the task's latest lease that carried a page; a worker
+    does the parsing (an LLM may be slow) and replaces the task's result. Returns how many
+    reports were queued.
+    """
+    from parser.tasks import reparse_reports
+
+    ids = [str(t) for t in task_ids]
+    finished = (TaskStatus.COMPLETED, TaskStatus.PARSE_ERROR, TaskStatus.FAILED)
+    latest = {
+        task_id: report_id
+        for task_id, report_id in TaskReport.objects.filter(
+            task_id__in=ids,
+            task__status__in=finished,
+            success=True,
+            attempt=F("task__lease_version"),
+        ).values_list("task_id", "pk")
+    }
+    report_ids = sorted(latest.values())
+    if report_ids:
+        transaction.on_commit(lambda: reparse_reports.delay(report_ids, backend))
+    return len(report_ids)
