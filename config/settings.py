@@ -236,6 +236,9 @@ WATCHER_COMMAND_RESEND_SECONDS = env.int("WATCHER_COMMAND_RESEND_SECONDS", defau
 WATCHER_MAX_REPORT_BYTES = env.int("WATCHER_MAX_REPORT_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WATCHER_MAX_REPORT_BYTES + 64 * 1024
 
+# Bearer token that /metrics requires (Prometheus' authorization); empty = open.
+WATCHER_METRICS_TOKEN = env.str("WATCHER_METRICS_TOKEN", default="")
+
 # --- Parser: LLM backends ------------------------------------------------------------------
 # First retry delay (doubles per retry), page text sent to a model (characters), and the time
 # budget of one LLM parse across all upstreams (below Celery's soft time limit).

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("live/agents/", views.live_agents, name="live-agents"),
     path("live/agents/<uuid:agent_id>/", views.live_agent_detail, name="live-agent"),
+    path("metrics", views.metrics, name="metrics"),
 ]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from watcher.api.auth import has_role
 from watcher.models import Agent, AgentStatus, CommandAction, CommandStatus
+from watcher.services import metrics as metrics_service
 from watcher.services import stats
 from watcher.services.events import AgentRow
 
@@ -87,3 +91,13 @@ def live_agent_detail(request: HttpRequest, agent_id: str) -> HttpResponse:
         "command_url": reverse("watcher-api:agents-command", args=[agent.pk]),
     }
     return render(request, "watcher/live/agent_detail.html", context)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics. With ``WATCHER_METRICS_TOKEN`` set, only a bearer of it may read."""
+    token = settings.WATCHER_METRICS_TOKEN
+    if token:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(sent.encode(), token.encode()):
+            return HttpResponse(status=401, headers={"WWW-Authenticate": "Bearer"})
+    return HttpResponse(metrics_service.render(), content_type=CONTENT_TYPE_LATEST)

@@ -23,6 +23,7 @@ from watcher.services.redis import (
     AGENT_FAILED_KEY,
     AGENT_STATE_KEY,
     AGENT_TIMING_KEY,
+    METRIC_KEY,
     get_redis,
 )
 
@@ -225,6 +226,7 @@ def count_result(agent_id: str, ok: bool, timing_ms: int | None) -> None:
     key = (AGENT_COMPLETED_KEY if ok else AGENT_FAILED_KEY).format(id=agent_id, day=_day())
     pipe.incr(key)
     pipe.expire(key, _COUNTER_TTL)
+    pipe.incr(METRIC_KEY.format(name="tasks_completed" if ok else "tasks_failed"))
     if ok and timing_ms is not None:
         timing_key = AGENT_TIMING_KEY.format(id=agent_id)
         pipe.lpush(timing_key, int(timing_ms))

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from parser.types import Marketplace
 from watcher.models import DOMAINS, Agent, Task, TaskOutcome, TaskStatus
-from watcher.services import queues, semaphore
+from watcher.services import metrics, queues, semaphore
 from watcher.services.redis import BLOCKED_KEY, INFLIGHT_KEY, SEMAPHORE_KEY, get_redis, script
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ def claim_next_task(agent: Agent, ip: str) -> Task | None:
             )
             if won:
                 Agent.objects.filter(pk=agent.pk).update(current_task_id=task_id)
+                metrics.count("tasks_distributed")
                 return Task.objects.get(pk=task_id)
             client.zrem(INFLIGHT_KEY, task_id)
         semaphore.release(ip, domain, token)
