@@ -14,6 +14,7 @@ help:
 	@echo "make test   - install, lint, check migrations and run the whole test suite"
 	@echo "make lint   - ruff check + ruff format --check"
 	@echo "make format - ruff format + ruff check --fix"
+	@echo "make messages - update locale/ru (needs gettext) and compile the .mo files"
 	@echo "make bench  - run the benchmarks in bench/ (slow)"
 
 # The virtualenv is (re)installed when a requirements file changes.
@@ -58,7 +59,7 @@ test: lint
 	WATCHER_DATA_DIR=$${WATCHER_DATA_DIR:-$(CURDIR)/data/test} $(PY) -m pytest $(PYTEST_ARGS)
 
 messages: venv
-	$(PY) manage.py makemessages -l ru --ignore=.venv --ignore=data
+	$(PY) manage.py makemessages -l ru --ignore=.venv --ignore=data --ignore=bench --ignore=tests
 	$(PY) manage.py compilemessages --ignore=.venv
 
 bench: venv

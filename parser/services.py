@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from parser.llm import openai, solve
 from parser.llm.base import LLMRequest, PoolResult
@@ -163,7 +163,13 @@ def build_instructions(prompt: Prompt | None, marketplace: str) -> str:
     if prompt is not None:
         text = prompt.text.strip()
     else:
-        label = Marketplace(marketplace).label if marketplace in Marketplace.values else marketplace
+        # The prompt is English whatever the UI language: the marketplace's English name.
+        with translation.override("en"):
+            label = (
+                str(Marketplace(marketplace).label)
+                if marketplace in Marketplace.values
+                else marketplace
+            )
         text = DEFAULT_PROMPT.format(marketplace=label)
     return f"{text}\n\n{field_list()}"
 

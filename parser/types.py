@@ -11,23 +11,24 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Marketplace(models.TextChoices):
     """Marketplaces; the values are part of the API contract."""
 
-    WILDBERRIES = "wildberries", "Wildberries"
-    OZON = "ozon", "Ozon"
-    YANDEX_MARKET = "yandex_market", "Yandex Market"
+    WILDBERRIES = "wildberries", _("Wildberries")
+    OZON = "ozon", _("Ozon")
+    YANDEX_MARKET = "yandex_market", _("Yandex Market")
 
 
 class ParseErrorCode(models.TextChoices):
     """Why a page produced no observation. Users must be able to tell these apart."""
 
-    BLOCKED = "blocked", "Blocked (captcha / access denied)"
-    NOT_FOUND = "not_found", "Product not found"
-    UNPARSEABLE = "unparseable", "Parse failure"
-    EMPTY = "empty", "Empty page"
+    BLOCKED = "blocked", _("Blocked (captcha / access denied)")
+    NOT_FOUND = "not_found", _("Product not found")
+    UNPARSEABLE = "unparseable", _("Parse failure")
+    EMPTY = "empty", _("Empty page")
 
 
 class ParseError(Exception):

@@ -539,7 +539,7 @@ class AgentAdmin(admin.ModelAdmin):
     def status_badge(self, obj: Agent) -> SafeString:
         return badge(obj.get_status_display(), AGENT_STATUS_COLORS.get(obj.status, "#8a8a8a"))
 
-    @admin.display(description=_("last heartbeat"), ordering="last_heartbeat")
+    @admin.display(description=_("since last heartbeat"), ordering="last_heartbeat")
     def heartbeat_age(self, obj: Agent) -> str:
         if obj.last_heartbeat is None:
             return EMPTY

@@ -112,7 +112,7 @@ class Agent(models.Model):
     shown once, when it is created or rotated.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(_("name"), max_length=100, unique=True)
     status = models.CharField(
         _("status"), max_length=20, choices=AgentStatus.choices, default=AgentStatus.OFFLINE
@@ -138,9 +138,13 @@ class Agent(models.Model):
     panic_reason = models.CharField(_("panic reason"), max_length=500, blank=True)
     panic_details = models.JSONField(_("panic details"), default=dict, blank=True)
     panic_at = models.DateTimeField(_("panic at"), null=True, blank=True)
-    api_key_prefix = models.CharField(max_length=16, unique=True, editable=False)
-    api_key_digest = models.CharField(max_length=64, editable=False)
-    api_key_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    api_key_prefix = models.CharField(
+        _("API key prefix"), max_length=16, unique=True, editable=False
+    )
+    api_key_digest = models.CharField(_("API key digest"), max_length=64, editable=False)
+    api_key_rotated_at = models.DateTimeField(
+        _("API key rotated"), null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -167,9 +171,6 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-OPEN_TASK_STATUSES = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS)
-
-
 class TaskOutcome(models.TextChoices):
     """Why a task ended the way it did; users tell these apart, not just "failed"."""
 
@@ -187,7 +188,7 @@ class TaskOutcome(models.TextChoices):
 class Task(models.Model):
     """One page to scrape on one night."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     url = models.URLField(_("URL"), max_length=500)
     marketplace = models.CharField(_("marketplace"), max_length=20, choices=Marketplace.choices)
     sku = models.CharField(_("SKU"), max_length=50)
@@ -220,10 +221,16 @@ class Task(models.Model):
     retry_count = models.PositiveIntegerField(_("retries"), default=0)
     error = models.TextField(_("error"), blank=True)
     # The lease: each claim bumps lease_version; reports of an older lease are refused (fencing).
-    lease_version = models.PositiveIntegerField(default=0, editable=False)
-    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-    claimed_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
-    semaphore_token = models.CharField(max_length=64, blank=True, editable=False)
+    lease_version = models.PositiveIntegerField(_("lease version"), default=0, editable=False)
+    lease_expires_at = models.DateTimeField(
+        _("lease expires"), null=True, blank=True, editable=False
+    )
+    claimed_ip = models.GenericIPAddressField(
+        _("claimed IP"), null=True, blank=True, editable=False
+    )
+    semaphore_token = models.CharField(
+        _("semaphore token"), max_length=64, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
@@ -263,8 +270,16 @@ class Task(models.Model):
 class TaskReport(models.Model):
     """What an agent reported for one lease of a task, kept for audit and re-parsing."""
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="reports")
-    agent = models.ForeignKey(Agent, null=True, on_delete=models.SET_NULL, related_name="reports")
+    task = models.ForeignKey(
+        Task, verbose_name=_("task"), on_delete=models.CASCADE, related_name="reports"
+    )
+    agent = models.ForeignKey(
+        Agent,
+        verbose_name=_("agent"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+    )
     attempt = models.PositiveIntegerField(_("lease"), help_text=_("The task's lease version."))
     success = models.BooleanField(_("success"))
     raw_text = models.TextField(_("raw text"), blank=True)
@@ -434,7 +449,7 @@ class AgentCommand(models.Model):
     re-sent with the same id until they are acknowledged or time out.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     agent = models.ForeignKey(
         Agent, verbose_name=_("agent"), on_delete=models.CASCADE, related_name="commands"
     )

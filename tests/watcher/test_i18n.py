@@ -1,0 +1,234 @@
+"""The interface speaks Russian by default and English on request; the catalog is complete.
+
+The catalog checks read ``locale/ru/LC_MESSAGES/django.po`` with the standard library (no
+gettext tools needed) and check that the committed ``django.mo`` matches it.
+"""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import translation
+
+from watcher.services import agents
+
+PO_FILE = Path(settings.BASE_DIR) / "locale" / "ru" / "LC_MESSAGES" / "django.po"
+MO_FILE = PO_FILE.with_suffix(".mo")
+RU_PLURAL_FORMS = (
+    "nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && "
+    "(n%100<10 || n%100>=20) ? 1 : 2);"
+)
+
+
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Requests activate a language in this thread; leave it as the other tests expect."""
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture
+def superuser_client(db: None) -> Client:
+    user = User.objects.create_superuser("i18n-admin", "admin@example.com", "x")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- Pages --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_admin_index_is_russian_by_default(superuser_client: Client) -> None:
+    html = superuser_client.get("/admin/").content.decode()
+    assert '<html lang="ru"' in html
+    for text in ("Подписки", "Конкуренты", "История цен", "Агенты онлайн", "Парсер"):
+        assert text in html, text
+    assert "Price history" not in html
+
+
+@pytest.mark.django_db
+def test_the_admin_index_is_english_with_accept_language(superuser_client: Client) -> None:
+    html = superuser_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="en"' in html
+    for text in ("Subscriptions", "Competitors", "Price history", "Live agents"):
+        assert text in html, text
+    assert "История цен" not in html
+
+
+@pytest.mark.django_db
+def test_the_language_cookie_switches_to_english(superuser_client: Client) -> None:
+    superuser_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = superuser_client.get("/admin/watcher/task/").content.decode()
+    assert "Generate tonight&#x27;s tasks now" in html or "Generate tonight's tasks now" in html
+    assert "Сформировать задачи на ночь" not in html
+
+
+@pytest.mark.django_db
+def test_the_task_list_is_russian_by_default(superuser_client: Client) -> None:
+    html = superuser_client.get("/admin/watcher/task/").content.decode()
+    assert "Сформировать задачи на ночь" in html
+    assert "Вернуть в очередь" in html  # an action's description
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_page_is_russian_by_default_and_english_on_request(
+    superuser_client: Client, make_agent
+) -> None:
+    handle = make_agent("bot-i18n")
+    agents.enter_panic(handle.agent, "captcha", {}, "10.5.5.5")
+
+    html = superuser_client.get("/live/agents/").content.decode()
+    assert '<html lang="ru"' in html
+    for text in ("Агенты онлайн", "Последняя связь", "Оператор модема", "Паника", "Подключение…"):
+        assert text in html, text
+
+    html = superuser_client.get("/live/agents/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="en"' in html
+    for text in ("Live agents", "Last heartbeat", "Modem operator", "Panic", "Connecting…"):
+        assert text in html, text
+    assert "Агенты онлайн" not in html
+
+
+# --- The catalog --------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    msgid: str = ""
+    msgid_plural: str | None = None
+    msgctxt: str | None = None
+    msgstr: dict[int | None, str] = field(default_factory=dict)
+    flags: set[str] = field(default_factory=set)
+    line: int = 0
+
+
+_KEYWORD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[(\d+)\])?) (".*")$')
+
+
+def read_po(path: Path) -> list[Entry]:
+    """The entries of a PO file (obsolete ``#~`` entries are skipped)."""
+    entries: list[Entry] = []
+    current: Entry | None = None
+    target: tuple[str, int | None] | None = None
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#~"):
+            if not line and current is not None:
+                entries.append(current)
+                current, target = None, None
+            continue
+        if current is None:
+            current = Entry(line=number)
+        if line.startswith("#,"):
+            current.flags.update(flag.strip() for flag in line[2:].split(","))
+        elif line.startswith("#"):
+            continue
+        elif match := _KEYWORD.match(line):
+            keyword, index, text = match.group(1), match.group(2), ast.literal_eval(match.group(3))
+            if keyword.startswith("msgstr"):
+                target = ("msgstr", int(index) if index is not None else None)
+                current.msgstr[target[1]] = text
+            else:
+                target = (keyword, None)
+                setattr(current, keyword, text)
+        elif line.startswith('"') and target is not None:
+            text = ast.literal_eval(line)
+            if target[0] == "msgstr":
+                current.msgstr[target[1]] += text
+            else:
+                setattr(current, target[0], getattr(current, target[0]) + text)
+        else:
+            raise AssertionError(f"{path}:{number}: unexpected line {raw!r}")
+    if current is not None:
+        entries.append(current)
+    return entries
+
+
+def placeholders(text: str) -> list[str]:
+    """Python-format placeholders (``%(name)s``, ``%d``…), sorted; ``%%`` is not one."""
+    return sorted(re.findall(r"%(?:\(\w+\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]", text.replace("%%", "")))
+
+
+@pytest.fixture(scope="module")
+def catalog() -> tuple[Entry, list[Entry]]:
+    header, *entries = read_po(PO_FILE)
+    assert header.msgid == ""
+    return header, entries
+
+
+def test_the_catalog_header_is_russian_with_three_plural_forms(catalog) -> None:
+    header, _entries = catalog
+    meta = header.msgstr[None]
+    assert "Language: ru\n" in meta
+    assert f"Plural-Forms: {RU_PLURAL_FORMS}\n" in meta
+    assert "charset=UTF-8" in meta
+    assert "fuzzy" not in header.flags
+
+
+def test_every_message_is_translated_and_none_is_fuzzy(catalog) -> None:
+    _header, entries = catalog
+    assert len(entries) > 100
+    problems = []
+    for entry in entries:
+        where = f"line {entry.line}: {entry.msgid!r}"
+        if "fuzzy" in entry.flags:
+            problems.append(f"{where} is fuzzy")
+        expected = [0, 1, 2] if entry.msgid_plural is not None else [None]
+        if sorted(entry.msgstr, key=lambda k: -1 if k is None else k) != expected:
+            problems.append(f"{where} has forms {sorted(map(str, entry.msgstr))}")
+            continue
+        for form, text in entry.msgstr.items():
+            if not text.strip():
+                problems.append(f"{where} has an empty translation (form {form})")
+            elif "python-format" in entry.flags:
+                source = entry.msgid if form in (None, 0) else entry.msgid_plural
+                if placeholders(text) != placeholders(source or ""):
+                    problems.append(f"{where}: placeholders differ in form {form}: {text!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_compiled_catalog_matches_the_po_file(catalog) -> None:
+    """``django.mo`` is committed (no gettext tools needed to run): it must not be stale."""
+    _header, entries = catalog
+    assert MO_FILE.exists(), "run `make messages` and commit locale/ru/LC_MESSAGES/django.mo"
+    with MO_FILE.open("rb") as handle:
+        compiled = gettext.GNUTranslations(handle)
+    stale = []
+    for entry in entries:
+        if entry.msgctxt is not None:
+            continue
+        if entry.msgid_plural is None:
+            if compiled.gettext(entry.msgid) != entry.msgstr[None]:
+                stale.append(entry.msgid)
+        else:
+            for n, form in ((1, 0), (3, 1), (5, 2)):
+                if compiled.ngettext(entry.msgid, entry.msgid_plural, n) != entry.msgstr[form]:
+                    stale.append(f"{entry.msgid} [n={n}]")
+    assert not stale, "django.mo is stale; run `make messages`:\n" + "\n".join(stale)
+
+
+def test_russian_plurals_use_the_right_form() -> None:
+    with translation.override("ru"):
+        forms = [
+            translation.ngettext("%d task cancelled.", "%d tasks cancelled.", n) % n
+            for n in (1, 3, 5, 11, 21, 22, 25)
+        ]
+    assert forms == [
+        "1 задача отменена.",
+        "3 задачи отменены.",
+        "5 задач отменено.",
+        "11 задач отменено.",
+        "21 задача отменена.",
+        "22 задачи отменены.",
+        "25 задач отменено.",
+    ]
