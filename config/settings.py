@@ -94,9 +94,20 @@ ASGI_APPLICATION = "config.asgi.application"
 # --- Database ---------------------------------------------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    # Persistent connections are off by default: under ASGI each request may run in another
-    # thread, and Django's docs advise against them there. Workers may set a positive value.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+    # A connection pool per process (psycopg-pool): under ASGI every request runs in its own
+    # thread, and a connection per thread would exhaust PostgreSQL's max_connections under
+    # load. Requests beyond the pool wait for a free connection (up to the timeout).
+    # DATABASE_POOL_MAX_SIZE=0 turns the pool off (then DATABASE_CONN_MAX_AGE applies).
+    _pool_max = env.int("DATABASE_POOL_MAX_SIZE", default=8)
+    if _pool_max > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(2, _pool_max),
+            "max_size": _pool_max,
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {

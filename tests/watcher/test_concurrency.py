@@ -63,6 +63,7 @@ def test_no_task_twice_and_no_ip_domain_pair_held_twice() -> None:
             idle = 0
             while idle < 3:
                 task = distributor.claim_next_task(agent, ip)
+                connections.close_all()  # a request's end: the connection goes back to the pool
                 if task is None:
                     idle += 1
                     continue
@@ -83,6 +84,7 @@ def test_no_task_twice_and_no_ip_domain_pair_held_twice() -> None:
                     ReportInput(raw_text=WB_PAGE, timing_ms=10, success=True, error=None),
                     ip=ip,
                 )
+                connections.close_all()
         except BaseException as exc:  # surfaced below
             errors.append(exc)
         finally:

@@ -70,7 +70,7 @@ def authenticate_key(key: str) -> Agent | None:
     if not key.startswith(KEY_PREFIX) or len(key) < len(KEY_PREFIX) + _PREFIX_LEN:
         return None
     prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + _PREFIX_LEN]
-    agent = Agent.objects.filter(api_key_prefix=prefix).first()
+    agent = Agent.objects.filter(api_key_prefix=prefix).order_by().first()
     if agent is None or not hmac.compare_digest(agent.api_key_digest, _digest(key)):
         return None
     return agent

@@ -93,7 +93,6 @@ def claim_next_task(agent: Agent, ip: str) -> Task | None:
                 semaphore_token=token,
             )
             if won:
-                Agent.objects.filter(pk=agent.pk).update(current_task_id=task_id)
                 metrics.count("tasks_distributed")
                 return Task.objects.get(pk=task_id)
             client.zrem(INFLIGHT_KEY, task_id)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from parser.types import Marketplace
@@ -59,7 +59,7 @@ def _url_sql(sku_column: str) -> str:
     return f"CASE s.marketplace {' '.join(cases)} END"
 
 
-def _insert_tasks(day: dt.date) -> None:
+def _insert_tasks(day: dt.date) -> list[tuple[str, str, int]]:
     """One INSERT … SELECT for the whole night, skipping what exists (idempotent).
 
     The database builds the rows itself: no row crosses into Python, which keeps a night of
@@ -82,41 +82,50 @@ def _insert_tasks(day: dt.date) -> None:
         f"FROM {Competitor._meta.db_table} c "
         f"JOIN {Subscription._meta.db_table} s ON s.id = c.subscription_id "
         "WHERE c.is_active AND s.is_active "
-        "ON CONFLICT DO NOTHING"
+        "ON CONFLICT DO NOTHING "
+        "RETURNING id, marketplace, priority"
     )
     ops = connection.ops
     day_value = ops.adapt_datefield_value(day)
     now_value = ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(sql, [day_value, now_value, day_value, now_value])
+        # SQLite hands UUIDs back as bare hex: queue ids are always the canonical form.
+        return [(str(uuid.UUID(str(pk))), mp, prio) for pk, mp, prio in cursor.fetchall()]
 
 
-def expire_leftovers(before: dt.date) -> int:
-    """Mark tasks of earlier nights that never started as ``expired``."""
-    return Task.objects.filter(status=TaskStatus.PENDING, scheduled_date__lt=before).update(
+def expire_leftovers(before: dt.date) -> list[str]:
+    """Mark tasks of earlier nights that never started as ``expired``; returns their ids."""
+    leftovers = Task.objects.filter(status=TaskStatus.PENDING, scheduled_date__lt=before)
+    ids = [str(pk) for pk in leftovers.values_list("pk", flat=True)]
+    Task.objects.filter(pk__in=ids, status=TaskStatus.PENDING).update(
         status=TaskStatus.EXPIRED, outcome=TaskOutcome.EXPIRED, completed_at=timezone.now()
     )
+    return ids
 
 
-def _count_by_marketplace(day: dt.date) -> Counter[str]:
-    rows = (
-        Task.objects.filter(scheduled_date=day).values_list("marketplace").annotate(n=Count("id"))
-    )
-    return Counter(dict(rows))
+def _queues_lost_tasks() -> bool:
+    """True when Redis holds fewer ids than there are pending tasks (Redis was flushed)."""
+    pending = Task.objects.filter(status=TaskStatus.PENDING).count()
+    return sum(queues.lengths().values()) < pending
 
 
 def generate_tasks(day: dt.date | None = None) -> GenerationResult:
     """Build the night's tasks for ``day`` (default: today, local time) and queue them."""
     day = day or timezone.localdate()
     result = GenerationResult(day=day)
-    before = _count_by_marketplace(day)
     with transaction.atomic():
-        result.expired = expire_leftovers(day)
-        _insert_tasks(day)
-    after = _count_by_marketplace(day)
-    result.created = {mp: after[mp] - before[mp] for mp in Marketplace.values}
+        expired = expire_leftovers(day)
+        created = _insert_tasks(day)
+    result.expired = len(expired)
+    counts = Counter(mp for _pk, mp, _prio in created)
+    result.created = {mp: counts[mp] for mp in Marketplace.values}
     # Only now, with the rows committed, do their ids go to Redis.
-    result.queued = queues.rebuild()
+    queues.remove(expired)
+    queues.push(created)
+    if _queues_lost_tasks():
+        queues.rebuild()
+    result.queued = queues.lengths()
     log.info(
         "tasks generated",
         extra={

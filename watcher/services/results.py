@@ -59,8 +59,13 @@ class ReportResult:
         }
 
 
-def _result(task: Task, report: TaskReport, duplicate: bool) -> ReportResult:
-    price_id = PriceHistory.objects.filter(task=task).values_list("pk", flat=True).first()
+def _result(
+    task: Task, report: TaskReport, duplicate: bool, price: PriceHistory | None = None
+) -> ReportResult:
+    if duplicate:
+        price_id = PriceHistory.objects.filter(task=task).values_list("pk", flat=True).first()
+    else:
+        price_id = price.pk if price is not None else None
     return ReportResult(
         task_id=str(task.pk),
         status=task.status,
@@ -78,7 +83,7 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
     Fenced: a report from a lease that has expired (or was never this agent's) changes nothing.
     """
     with transaction.atomic():
-        task = Task.objects.select_for_update().filter(pk=task_id).first()
+        task = Task.objects.select_for_update().filter(pk=task_id).order_by().first()
         if task is None:
             raise NotFound("Unknown task")
         attempt = data.lease_version
@@ -96,6 +101,12 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
             or attempt != task.lease_version
         ):
             raise Conflict("The lease of this task has expired; the report was not recorded")
+        # Slow (LLM) backends parse in a worker so the agent's request does not wait on them;
+        # the rules parse here, before the report is written, so it is written once.
+        slow = data.success and is_slow_backend(task.marketplace)
+        parsed: ParsedCard | ParseError | None = None
+        if data.success and not slow:
+            parsed = parse_or_error(None, data.raw_text, task.marketplace, task.sku, str(task.pk))
         report = TaskReport.objects.create(
             task=task,
             agent=agent,
@@ -105,20 +116,29 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
             timing_ms=data.timing_ms,
             error=data.error or "",
             ip=ip,
+            outcome=_outcome_of(parsed) if data.success else TaskOutcome.AGENT_ERROR,
         )
+        price = None
         if not data.success:
             _settle_failure(task, report, data.error or "agent reported a failure")
-        elif is_slow_backend(task.marketplace):
-            # The durable part is done (the report is stored); the slow parse runs in a
-            # worker so the agent's request does not wait on an LLM.
+        elif parsed is None:
             _await_parse(task, report)
         else:
-            parsed = parse_or_error(None, data.raw_text, task.marketplace, task.sku, str(task.pk))
-            _parse_and_settle(task, report, parsed)
+            price = _parse_and_settle(task, report, parsed)
         Agent.objects.filter(pk=agent.pk, current_task=task).update(current_task=None)
-        task.refresh_from_db()
         _after_settle(task, report, release=True)
-        return _result(task, report, duplicate=False)
+        return _result(task, report, duplicate=False, price=price)
+
+
+def _outcome_of(parsed: ParsedCard | ParseError | None) -> str:
+    if parsed is None:
+        return ""
+    if isinstance(parsed, ParseError):
+        return {
+            ParseErrorCode.BLOCKED: TaskOutcome.BLOCKED,
+            ParseErrorCode.NOT_FOUND: TaskOutcome.NOT_FOUND,
+        }.get(parsed.code, TaskOutcome.PARSE_FAILED)
+    return TaskOutcome.OK if parsed.current_price is not None else TaskOutcome.OUT_OF_STOCK
 
 
 def _await_parse(task: Task, report: TaskReport) -> None:
@@ -128,14 +148,17 @@ def _await_parse(task: Task, report: TaskReport) -> None:
     Task.objects.filter(pk=task.pk, lease_version=report.attempt).update(
         status=TaskStatus.PARSING, lease_expires_at=deadline
     )
+    task.status, task.lease_expires_at = TaskStatus.PARSING, deadline
     transaction.on_commit(lambda: reparse_reports.delay([report.pk]))
 
 
-def _parse_and_settle(task: Task, report: TaskReport, parsed: ParsedCard | ParseError) -> None:
+def _parse_and_settle(
+    task: Task, report: TaskReport, parsed: ParsedCard | ParseError, *, replace: bool = False
+) -> PriceHistory | None:
     if isinstance(parsed, ParseError):
         _settle_parse_error(task, report, parsed)
-    else:
-        record_observation(task, report, parsed)
+        return None
+    return record_observation(task, report, parsed, replace=replace)
 
 
 def parse_or_error(
@@ -166,7 +189,6 @@ def reparse_report(report_id: int, backend: str | None = None) -> None:
             return  # a newer attempt has superseded this report
         if task.status == TaskStatus.PARSING:
             _parse_and_settle(task, report, parsed)
-            task.refresh_from_db()
             _after_settle(task, report, release=False)
         elif task.status in (TaskStatus.COMPLETED, TaskStatus.PARSE_ERROR, TaskStatus.FAILED):
             _reparse_finished(task, report, parsed)
@@ -185,7 +207,7 @@ def _reparse_finished(task: Task, report: TaskReport, parsed: ParsedCard | Parse
         }.get(parsed.code, TaskOutcome.PARSE_FAILED)
         _settle(task, report, status, outcome, parsed.message)
     else:
-        record_observation(task, report, parsed)
+        record_observation(task, report, parsed, replace=True)
 
 
 def _after_settle(task: Task, report: TaskReport, *, release: bool) -> None:
@@ -251,8 +273,11 @@ def _settle(
     else:
         fields.update(completed_at=now, execution_time_ms=report.timing_ms, lease_expires_at=None)
     Task.objects.filter(pk=task.pk, lease_version=report.attempt).update(**fields)
-    TaskReport.objects.filter(pk=report.pk).update(outcome=outcome)
-    report.outcome = outcome
+    for name, value in fields.items():
+        setattr(task, name, value)
+    if report.outcome != outcome:
+        TaskReport.objects.filter(pk=report.pk).update(outcome=outcome)
+        report.outcome = outcome
 
 
 def _settle_failure(task: Task, report: TaskReport, error: str, outcome: str = "") -> None:
@@ -273,27 +298,34 @@ def _settle_parse_error(task: Task, report: TaskReport, exc: ParseError) -> None
         _settle(task, report, TaskStatus.PARSE_ERROR, TaskOutcome.PARSE_FAILED, exc.message)
 
 
-def record_observation(task: Task, report: TaskReport, card: ParsedCard) -> PriceHistory:
-    """Store the observation, complete the task and run the alert engine after commit."""
+def record_observation(
+    task: Task, report: TaskReport, card: ParsedCard, *, replace: bool = False
+) -> PriceHistory:
+    """Store the observation, complete the task and run the alert engine after commit.
+
+    ``replace`` (a re-parse) overwrites the task's earlier observation; a first report has
+    none (the task row lock and the one-report-per-lease rule guarantee it).
+    """
     observation = card.as_observation()
     observation["card_title"] = (observation["card_title"] or "")[:500]
     observation["card_description"] = observation["card_description"] or ""
-    price, _created = PriceHistory.objects.update_or_create(
-        task=task,
-        defaults={
-            **observation,
-            "sku": task.sku,
-            "marketplace": task.marketplace,
-            "brand": task.brand,
-            "subscription_id": task.subscription_id,
-            "competitor_id": task.competitor_id,
-            "agent_id": report.agent_id,
-            "ip": report.ip,
-            "attempt": report.attempt,
-            "parser_backend": card.backend,
-            "parsed_at": timezone.now(),
-        },
-    )
+    values = {
+        **observation,
+        "sku": task.sku,
+        "marketplace": task.marketplace,
+        "brand": task.brand,
+        "subscription_id": task.subscription_id,
+        "competitor_id": task.competitor_id,
+        "agent_id": report.agent_id,
+        "ip": report.ip,
+        "attempt": report.attempt,
+        "parser_backend": card.backend,
+        "parsed_at": timezone.now(),
+    }
+    if replace:
+        price, _created = PriceHistory.objects.update_or_create(task=task, defaults=values)
+    else:
+        price = PriceHistory.objects.create(task=task, **values)
     outcome = TaskOutcome.OK if card.current_price is not None else TaskOutcome.OUT_OF_STOCK
     _settle(task, report, TaskStatus.COMPLETED, outcome)
     transaction.on_commit(lambda: check_observation(price.pk))
