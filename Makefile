@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export HOST PORT
+# Human-readable logs on a terminal; production keeps JSON (LOG_FORMAT=json, the default).
+LOG_FORMAT ?= plain
+export HOST PORT LOG_FORMAT
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint format migrate admin demo messages bench clean stop-redis

@@ -26,16 +26,16 @@ class Command(BaseCommand):
             )
             return
         password = os.environ.get("WATCHER_ADMIN_PASSWORD", "")
-        source = "from WATCHER_ADMIN_PASSWORD"
-        if not password:
+        generated = not password
+        if generated:
             password = secrets.token_urlsafe(12)
-            source = "generated (set WATCHER_ADMIN_PASSWORD to choose one)"
         user_model.objects.create_superuser(
             username=username, email=os.environ.get("WATCHER_ADMIN_EMAIL", ""), password=password
         )
         self.stdout.write(self.style.SUCCESS(f"Created admin user '{username}'."))
-        if source.startswith("generated"):
+        if generated:
             # Shown once, on the operator's own terminal; never written to a log or a file.
-            self.stdout.write(f"  password ({source}): {password}")
+            self.stdout.write(f"  password: {password}")
+            self.stdout.write("  (generated; set WATCHER_ADMIN_PASSWORD to choose your own)")
         else:
-            self.stdout.write(f"  password: {source}")
+            self.stdout.write("  password: the value of WATCHER_ADMIN_PASSWORD")
