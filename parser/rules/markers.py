@@ -49,18 +49,24 @@ SECTION_HEADING = re.compile(
 )
 CAROUSEL_END = re.compile(
     r"^(?:все товары|смотреть все|показать ещё|показать еще|посмотреть все|см\. все|"
-    r"все предложения|к началу страницы)$",
+    r"все предложения|к началу страницы|"
+    # The breadcrumb trail (or the bottom tab bar) starts a new page region: a carousel above
+    # the product block ends where the product's breadcrumbs begin.
+    r"главная(?:\s*[/›>»→].*)?)$",
     _I,
 )
 
 WALLET_LABEL = re.compile(
     r"(?:цена\s+)?(?:при\s+оплате\s+|[сc]\s+)"
     r"(?:(?:wb\s+)?кошельк\w*|ozon\s+карт\w*|карт\w*\s+(?:ozon|(?:яндекс\s+)?пэй)|"
-    r"яндекс\s+пэй|пэй\b)",
+    r"яндекс\s+пэй|пэй\b)|"
+    # Bare badges next to the price: "WB Кошелёк" (mobile WB), "Пэй" / "Яндекс Пэй" (Market).
+    r"\bwb\s+кошел[её]к\b|(?<![\w ])(?:яндекс\s+)?пэй\b",
     _I,
 )
 NO_CARD_LABEL = re.compile(
-    r"(?:цена\s+)?без\s+(?:(?:ozon\s+)?карты(?:\s+(?:ozon|(?:яндекс\s+)?пэй))?|(?:wb\s+)?кошелька)|"
+    r"(?:цена\s+)?без\s+(?:(?:ozon\s+)?карты(?:\s+(?:ozon|(?:яндекс\s+)?пэй))?|(?:wb\s+)?кошелька|"
+    r"(?:яндекс\s+)?пэй)|"
     r"обычная\s+цена",
     _I,
 )
@@ -74,9 +80,16 @@ RATING_LINE = re.compile(
     r"(\s*(?:/|из)\s*5(?![\d,.]))?(?:\s*[·•|]?\s*(.*))?$",
     _I,
 )
-REVIEWS_COUNT = re.compile(rf"^(?:на основе\s+)?({NUM})\s*(?:оцен\w*|отзыв\w*)|^\(({NUM})\)", _I)
+# A count of ratings: "68 оценок", "(138)", "1,2 тыс. оценок", "Оценок: 123". Groups: the number
+# with an optional fraction, its "тыс."/"млн" unit; or a bare count (brackets or after a label).
+_SCALED = rf"({NUM}(?:[.,]\d{{1,2}})?)\s*(тыс\.?|млн\.?)?\s*"
+REVIEWS_COUNT = re.compile(
+    rf"^(?:(?:рейтинг\s+)?на основе\s+)?{_SCALED}(?:оцен\w*|отзыв\w*)|^\(({NUM})\)|"
+    rf"^(?:оцен\w*|отзыв\w*):\s*({NUM})$",
+    _I,
+)
 # A count inside a rating line tail: "68 оценок", "(138)".
-REVIEWS_TAIL = re.compile(rf"^({NUM})\s*(?:оцен\w*|отзыв\w*)|^\(({NUM})\)", _I)
+REVIEWS_TAIL = re.compile(rf"^{_SCALED}(?:оцен\w*|отзыв\w*)|^\(({NUM})\)", _I)
 NO_REVIEWS = re.compile(
     r"^(?:нет оценок|нет отзывов|пока нет (?:оценок|отзывов)|оценок пока нет|отзывов пока нет|"
     r"нет оценок и отзывов|ещё нет отзывов|еще нет отзывов|будьте первым)",
@@ -119,13 +132,15 @@ BLOCKED = re.compile(
     r"доступ (?:ограничен|запрещ[её]н|временно ограничен)|access denied|"
     r"подозрительн\w* (?:активност|трафик)|проверка браузера|проверяем (?:ваш )?браузер|"
     r"too many requests|запросы отправляли вы|пройдите проверку|checking your browser|"
-    r"attention required|403 forbidden|request blocked|пожалуйста, подождите",
+    r"attention required|403 forbidden|request blocked|пожалуйста, подождите|"
+    r"почти готово|запросы отправляете вы|а не робот|проверяем,? что",
     _I,
 )
 NOT_FOUND = re.compile(
     r"такой страницы нет|страница не найдена|товар не найден|ничего не найдено|"
     r"страницы не существует|страница не существует|не удалось найти|"
     r"товар (?:был )?удал[её]н|карточка (?:товара )?удалена|этой страницы нет|"
-    r"404 not found|ошибка 404|page not found",
+    r"404 not found|ошибка 404|page not found|такого товара (?:нет|не существует)|"
+    r"товар(?:а)? (?:больше )?не существует",
     _I,
 )

@@ -35,6 +35,7 @@ _TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|пэй|без
 _DIGIT = re.compile(r"\d")
 _ARTICLE = re.compile(r"^(?:артикул|арт\.|код товара)", re.IGNORECASE)
 _BUY = re.compile(r"^(?:добавить в корзину|в корзину|купить(?: сейчас| в 1 клик)?)$", re.I)
+_TILE_BUTTON = re.compile(r"^(?:в корзину|купить|добавить в корзину)$", re.IGNORECASE)
 _KV_COLON = re.compile(r"^([^:]{2,60}):\s*(.{1,200})$")
 _ATTR_HEADING = re.compile(
     r"^(?:характеристики(?: и описание| товара)?|все характеристики|о товаре|коротко о товаре)$",
@@ -97,10 +98,16 @@ class TextResult:
     main: list[str] = field(default_factory=list)
 
 
-def product_lines(lines: list[str]) -> list[str]:
-    """The lines outside carousels and injected analytics blocks."""
+def product_lines(lines: list[str], tile_ends: bool = False) -> list[str]:
+    """The lines outside carousels and injected analytics blocks.
+
+    With ``tile_ends`` a carousel also ends after a tile's buy button when the next line does
+    not start another tile (a tile opens with its price or discount badge): the way out of a
+    shelf that sits above the product block with no "see all" link under it.
+    """
     out: list[str] = []
     skipping = False
+    after_button = False
     first_words = M.CAROUSEL_FIRST_WORDS
     for line in lines:
         if (
@@ -109,6 +116,7 @@ def product_lines(lines: list[str]) -> list[str]:
             and M.CAROUSEL_HEADING.match(line)
         ):
             skipping = True
+            after_button = False
             continue
         if skipping:
             if M.SECTION_HEADING.match(line):
@@ -116,6 +124,11 @@ def product_lines(lines: list[str]) -> list[str]:
                 out.append(line)
             elif M.CAROUSEL_END.match(line):
                 skipping = False
+            elif tile_ends:
+                if after_button and classify(line) is None and not M.DISCOUNT.fullmatch(line):
+                    skipping = False
+                    out.append(line)
+                after_button = _TILE_BUTTON.match(line) is not None
             continue
         out.append(line)
     return out
@@ -252,20 +265,27 @@ def find_rating(main: list[str]) -> tuple[int, Decimal | None, int | None] | Non
             rc = M.REVIEWS_TAIL.match(tail)
             if rc is None:
                 continue
-            reviews = to_int(rc.group(1) or rc.group(2))
+            reviews = _review_count(rc)
         else:
             nxt = main[i + 1] if i + 1 < len(main) else ""
             rc = M.REVIEWS_COUNT.match(nxt)
             if M.NOT_PRODUCT_RATING.search(nxt):
                 continue
             if rc:
-                reviews = to_int(rc.group(1) or rc.group(2))
+                reviews = _review_count(rc)
             elif M.NO_REVIEWS.match(nxt):
                 reviews = 0
             elif not (prefix or of_five):
                 continue
         return i, rating, reviews
     return None
+
+
+def _review_count(m: re.Match[str]) -> int:
+    """The count of a REVIEWS_COUNT / REVIEWS_TAIL match: "1,2 тыс." -> 1200, "(138)" -> 138."""
+    if m.group(1):
+        return scaled(m.group(1), m.group(2))
+    return to_int(next(g for g in m.groups()[2:] if g))
 
 
 def _title_before(main: list[str], index: int) -> str | None:
@@ -389,8 +409,15 @@ def find_seller(main: list[str]) -> str | None:
 def parse_text(lines: list[str], marketplace: str) -> TextResult:
     """Read every field the page text carries."""
     main = product_lines(lines)
+    clusters = price_clusters(main)
+    if not clusters and find_rating(main) is None:
+        # Nothing of a product outside the carousels: a shelf above the product block may have
+        # swallowed it; end carousels at their last tile instead.
+        fallback = product_lines(lines, tile_ends=True)
+        if len(fallback) > len(main):
+            main, clusters = fallback, price_clusters(fallback)
     result = TextResult(main=main)
-    cluster = choose_cluster(price_clusters(main))
+    cluster = choose_cluster(clusters)
     near = (cluster.start - _STOCK_BEFORE, cluster.end + _STOCK_AFTER) if cluster else None
     out_of_stock, quantity = find_stock(main, near)
     if cluster is not None and out_of_stock is not None and cluster.start > out_of_stock:

@@ -92,8 +92,13 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
         widgets[name] = _state(value)
     out: Fields = {}
     heading = widgets.get("webProductHeading", {})
-    if isinstance(heading.get("title"), str) and heading["title"].strip():
-        out["title"] = heading["title"].strip()
+    # The sticky header repeats the product's name and seller (some page versions carry no
+    # webProductHeading at all).
+    sticky = widgets.get("webStickyProducts", {})
+    for title in (heading.get("title"), sticky.get("name")):
+        if isinstance(title, str) and title.strip():
+            out["title"] = title.strip()
+            break
     price = widgets.get("webPrice", {})
     current = money(price.get("price"))
     old = money(price.get("originalPrice"))
@@ -125,6 +130,9 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
         out["in_stock"] = True
     _ozon_score(widgets, out)
     seller = widgets.get("webCurrentSeller", {}).get("name")
+    sticky_seller = sticky.get("seller")
+    if not seller and isinstance(sticky_seller, dict):
+        seller = sticky_seller.get("name")
     if isinstance(seller, str) and seller.strip():
         out["seller"] = seller.strip()
     brand = widgets.get("webBrand", {}).get("name")
