@@ -61,7 +61,7 @@ WALLET_LABEL = re.compile(
     r"(?:(?:wb\s+)?кошельк\w*|ozon\s+карт\w*|карт\w*\s+(?:ozon|(?:яндекс\s+)?пэй)|"
     r"яндекс\s+пэй|пэй\b)|"
     # Bare badges next to the price: "WB Кошелёк" (mobile WB), "Пэй" / "Яндекс Пэй" (Market).
-    r"\bwb\s+кошел[её]к\b|(?<![\w ])(?:яндекс\s+)?пэй\b",
+    r"\bwb\s+кошел[её]к\b|(?<!\w)(?:яндекс\s+)?пэй\b",
     _I,
 )
 NO_CARD_LABEL = re.compile(
