@@ -43,6 +43,20 @@ class ParseError(Exception):
         return f"{self.code}: {self.message}"
 
 
+# The fields a product page shows: what every backend reads, an LLM is asked for and the
+# accuracy harness scores.
+PAGE_FIELDS: tuple[str, ...] = (
+    "title",
+    "current_price",
+    "old_price",
+    "spp_price",
+    "in_stock",
+    "stock_quantity",
+    "rating",
+    "reviews_count",
+    "sales_count",
+)
+
 # Fields of ParsedCard that map one-to-one onto PriceHistory columns.
 OBSERVATION_FIELDS: tuple[str, ...] = (
     "title",

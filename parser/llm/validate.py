@@ -22,20 +22,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from parser.types import ParsedCard
+from parser.types import PAGE_FIELDS, ParsedCard
 
 # The fields an LLM is asked for, in the order the prompt lists them.
-LLM_FIELDS: tuple[str, ...] = (
-    "title",
-    "current_price",
-    "old_price",
-    "spp_price",
-    "in_stock",
-    "stock_quantity",
-    "rating",
-    "reviews_count",
-    "sales_count",
-)
+LLM_FIELDS = PAGE_FIELDS
 
 FIELD_HELP: dict[str, str] = {
     "title": "product title (string)",

@@ -13,23 +13,11 @@ from parser.rules.html import looks_like_html, parse_html
 from parser.rules.page import TextResult, parse_text
 from parser.rules.payloads import Fields, load_json, parse_payload
 from parser.rules.text import normalise, split_lines
-from parser.types import Marketplace, ParsedCard, ParseError, ParseErrorCode
+from parser.types import PAGE_FIELDS, Marketplace, ParsedCard, ParseError, ParseErrorCode
 
 __all__ = ["parse_rules"]
 
-_CARD_FIELDS = (
-    "title",
-    "current_price",
-    "old_price",
-    "spp_price",
-    "in_stock",
-    "stock_quantity",
-    "rating",
-    "reviews_count",
-    "sales_count",
-    "seller",
-    "brand",
-)
+_CARD_FIELDS = (*PAGE_FIELDS, "seller", "brand")
 _MARKETPLACES = frozenset(m.value for m in Marketplace)
 # Error notices are short lines near the top of a page.
 _MARKER_LINES = 120

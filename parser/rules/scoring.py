@@ -12,19 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from parser.types import ParsedCard, ParseError
+from parser.types import PAGE_FIELDS, ParsedCard, ParseError
 
-SCORED_FIELDS: tuple[str, ...] = (
-    "title",
-    "current_price",
-    "old_price",
-    "spp_price",
-    "in_stock",
-    "stock_quantity",
-    "rating",
-    "reviews_count",
-    "sales_count",
-)
+SCORED_FIELDS = PAGE_FIELDS
 _PRICES = frozenset(("current_price", "old_price", "spp_price"))
 _PRICE_TOLERANCE = Decimal("0.01")
 _RATING_TOLERANCE = Decimal("0.05")
