@@ -58,20 +58,7 @@ PAGE_FIELDS: tuple[str, ...] = (
 )
 
 # Fields of ParsedCard that map one-to-one onto PriceHistory columns.
-OBSERVATION_FIELDS: tuple[str, ...] = (
-    "title",
-    "current_price",
-    "old_price",
-    "spp_price",
-    "in_stock",
-    "stock_quantity",
-    "rating",
-    "reviews_count",
-    "sales_count",
-    "position",
-    "ad_bid",
-    "card_description",
-)
+OBSERVATION_FIELDS: tuple[str, ...] = (*PAGE_FIELDS, "position", "ad_bid", "card_description")
 
 
 @dataclass(frozen=True, slots=True)
