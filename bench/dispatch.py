@@ -412,17 +412,17 @@ def run_generation(url: str, redis_url: str, cat: Catalogue) -> None:
 
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
-    rebuilds: list[float] = []
-    original = queues.rebuild
+    fills: list[float] = []
+    original = queues.push
 
-    def timed_rebuild() -> dict[str, Any]:
+    def timed_push(items: Any) -> int:
         started = time.perf_counter()
         try:
-            return original()
+            return original(items)
         finally:
-            rebuilds.append(time.perf_counter() - started)
+            fills.append(time.perf_counter() - started)
 
-    queues.rebuild = timed_rebuild  # generator calls queues.rebuild() through the module
+    queues.push = timed_push  # generator calls queues.push() through the module
     try:
         started = time.perf_counter()
         result = generator.generate_tasks(day)
@@ -433,27 +433,27 @@ def run_generation(url: str, redis_url: str, cat: Catalogue) -> None:
         total_again = time.perf_counter() - started
         connections.close_all()
     finally:
-        queues.rebuild = original
+        queues.push = original
     created, queued = result.total_created, sum(result.queued.values())
     if created != cat.tasks or queued != cat.tasks:
         print(f"  !! created {created:,}, queued {queued:,}, expected {cat.tasks:,}")
     copy_2 = bare_copy(url, cat, day)
     filled, fill_seconds = bare_queue_fill(url, redis_url)
     copy_mean = (copy_1 + copy_2) / 2
-    insert = total - rebuilds[0]
+    insert = total - fills[0]
 
     print(rate_line("generate_tasks (insert + queue fill)", created, total, "tasks"))
-    print(rate_line("  of which INSERT…SELECT (+ counts, expire)", created, insert, "tasks"))
-    print(rate_line("  of which queue fill (queues.rebuild)", queued, rebuilds[0], "ids"))
+    print(rate_line("  of which INSERT…SELECT … RETURNING, expire", created, insert, "tasks"))
+    print(rate_line("  of which queue fill (queues.push)", queued, fills[0], "ids"))
     print(rate_line("baseline: bare COPY (Python rows), run 1", cat.tasks, copy_1, "rows"))
     print(rate_line("baseline: bare COPY (Python rows), run 2", cat.tasks, copy_2, "rows"))
     print(rate_line("baseline: bare queue fill (SELECT → ZADD)", filled, fill_seconds, "ids"))
     print(ratio_line("ratio generate_tasks / bare COPY (mean)", copy_mean / total, 0.5))
     print(f"  {'ratio INSERT part / bare COPY (mean)':<46} {copy_mean / insert:6.1%}")
-    print(f"  {'ratio queue fill / bare queue fill':<46} {fill_seconds / rebuilds[0]:6.1%}")
+    print(f"  {'ratio queue fill / bare queue fill':<46} {fill_seconds / fills[0]:6.1%}")
     print(
         f"  second run, same night (idempotent): created {again.total_created:,} in "
-        f"{total_again:.2f} s, of which queue fill {rebuilds[1]:.2f} s"
+        f"{total_again:.2f} s, of which queue fill {fills[1]:.2f} s"
     )
     print(
         "  note: the scratch table has watcher_task's indexes but no foreign keys; the INSERT "
@@ -1110,9 +1110,9 @@ def header(opts: argparse.Namespace, admin_url: str) -> int | None:
         f"processes {opts.servers}, duration {opts.duration:g} s, bare pool {opts.bare_pool}"
     )
     servers = (
-        f"WHAT-IF psycopg pool max_size {opts.db_pool} per process"
+        f"psycopg pool max_size {opts.db_pool} per process"
         if opts.db_pool
-        else f"DATABASE_CONN_MAX_AGE={opts.conn_max_age}"
+        else f"no pool, DATABASE_CONN_MAX_AGE={opts.conn_max_age}"
     )
     print(
         f"  servers: daphne -b 127.0.0.1 --proxy-headers config.asgi:application, DEBUG=0, "
@@ -1197,17 +1197,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.add_argument(
         "--db-pool",
         type=int,
-        default=0,
+        default=8,
         metavar="N",
-        help="what-if, not production: the servers use Django's psycopg pool "
-        "(OPTIONS['pool'], max_size N) through a settings overlay; needs the "
-        "psycopg-pool package (see --pythonpath)",
-    )
-    args.add_argument(
-        "--pythonpath",
-        default="",
-        help="extra import path for the servers, e.g. a psycopg-pool installed "
-        "with pip install --target /tmp/x",
+        help="DATABASE_POOL_MAX_SIZE of the servers (production default 8; 0 = no pool, "
+        "a connection per request thread)",
     )
     args.add_argument("--keep-db", action="store_true", help=f"do not drop {BENCH_DB} at the end")
     opts = args.parse_args(argv)
@@ -1250,6 +1243,7 @@ def main(argv: list[str] | None = None) -> int:
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=db_url,
         DATABASE_CONN_MAX_AGE=str(opts.conn_max_age),
+        DATABASE_POOL_MAX_SIZE=str(opts.db_pool),
         REDIS_URL=opts.redis_url,
         DEBUG="0",
         LOG_LEVEL="WARNING",
@@ -1258,16 +1252,7 @@ def main(argv: list[str] | None = None) -> int:
         PYTHONDONTWRITEBYTECODE="1",
     )
     server_env = dict(env)
-    if opts.db_pool:
-        (tmp / "bench_pool_settings.py").write_text(
-            "from config.settings import *  # noqa: F403\n"
-            "DATABASES['default']['CONN_MAX_AGE'] = 0\n"
-            "DATABASES['default'].setdefault('OPTIONS', {})['pool'] = "
-            f"{{'min_size': 2, 'max_size': {opts.db_pool}, 'timeout': 30}}\n"
-        )
-        server_env["DJANGO_SETTINGS_MODULE"] = "bench_pool_settings"
-    paths = [p for p in (str(ROOT), str(tmp), opts.pythonpath) if p]
-    server_env["PYTHONPATH"] = os.pathsep.join(paths)
+    server_env["PYTHONPATH"] = str(ROOT)
     try:
         migrate(env)
         os.environ.clear()
