@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# Watcher: one image for every process (web = daphne, worker and beat = celery, migrate).
+# Watcher: one image for every process (web = uvicorn, worker and beat = celery, migrate).
 # Build:  docker build -t watcher:latest .      (docker compose builds it for you)
 # See docs/production.md.
 
@@ -78,4 +78,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os,sys,urllib.request as u; h=(os.environ.get('ALLOWED_HOSTS') or 'localhost').split(',')[0].strip().lstrip('.'); h='localhost' if h in ('','*') else h; r=u.urlopen(u.Request('http://127.0.0.1:8000/api/v1/watcher/health', headers={'Host': h}), timeout=8); sys.exit(0 if r.status == 200 else 1)"]
 
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
+# web: uvicorn, HTTP (Django in WSGI mode, WATCHER_HTTP_THREADS threads) and WebSockets
+# (Channels) on one port. Worker processes: WEB_CONCURRENCY (uvicorn's default of --workers; 1
+# when unset), each with its own database pool. X-Forwarded-For/-Proto are honoured only from
+# FORWARDED_ALLOW_IPS (default 127.0.0.1); see docs/production.md.
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--no-access-log"]

@@ -41,7 +41,6 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -90,13 +89,19 @@ TEMPLATES = [
 ]
 WSGI_APPLICATION = None
 ASGI_APPLICATION = "config.asgi.application"
+# Threads per server process running Django's HTTP requests (config/asgi.py). Each holds at
+# most one database connection at a time, so it matches the pool size by default.
+WATCHER_HTTP_THREADS = env.int(
+    "WATCHER_HTTP_THREADS", default=env.int("DATABASE_POOL_MAX_SIZE", default=8) or 8
+)
 
 # --- Database ---------------------------------------------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    # A connection pool per process (psycopg-pool): under ASGI every request runs in its own
-    # thread, and a connection per thread would exhaust PostgreSQL's max_connections under
-    # load. Requests beyond the pool wait for a free connection (up to the timeout).
+    # A connection pool per process (psycopg-pool), shared by the HTTP threads, the WebSocket
+    # consumers' database calls and the Celery worker's threads; a connection per thread would
+    # exhaust PostgreSQL's max_connections under load. Requests beyond the pool wait for a free
+    # connection (up to the timeout).
     # DATABASE_POOL_MAX_SIZE=0 turns the pool off (then DATABASE_CONN_MAX_AGE applies).
     _pool_max = env.int("DATABASE_POOL_MAX_SIZE", default=8)
     if _pool_max > 0:
@@ -278,6 +283,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.server": {"level": "WARNING"},
-        "daphne": {"level": "WARNING"},
+        # uvicorn's own stderr handler is dropped: its records reach the console handler above,
+        # in LOG_FORMAT like the rest. "uvicorn.error" is its server log, not only errors: start
+        # and stop, and one INFO line per WebSocket handshake with the full query string (an
+        # agent's api_key). WARNING keeps keys out of the logs and still shows the errors.
+        "uvicorn": {"level": "WARNING", "propagate": True},
+        "uvicorn.error": {"level": "WARNING"},
     },
 }

@@ -1,4 +1,8 @@
-"""Run the project's ASGI app in daphne subprocesses that share the test's database and Redis."""
+"""Run the project's ASGI app in uvicorn subprocesses that share the test's database and Redis.
+
+Each server is one uvicorn process started as in production (HTTP through Django's WSGI handler
+on a thread pool, WebSockets through Channels), on a free loopback port.
+"""
 
 from __future__ import annotations
 
@@ -61,7 +65,13 @@ def shared_database_url() -> str:
 
 
 def server_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # One process per server whatever the caller's shell has: uvicorn reads WEB_CONCURRENCY (the
+    # number of worker processes) and UVICORN_* options from the environment.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "WEB_CONCURRENCY" and not key.startswith("UVICORN_")
+    }
     env.update(
         DATABASE_URL=shared_database_url(),
         REDIS_URL=settings.REDIS_URL,
@@ -92,12 +102,12 @@ class Server:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-def start_daphne(log_path: Path, env: dict[str, str]) -> Server:
+def start_server(log_path: Path, env: dict[str, str]) -> Server:
     port = free_port()
     log = open(log_path, "wb")  # noqa: SIM115 - the child keeps it open
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "config.asgi:application"],
+        [sys.executable, "-m", "uvicorn", "config.asgi:application",
+         "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
         cwd=BASE_DIR,
         env=env,
         stdout=log,
@@ -108,15 +118,26 @@ def start_daphne(log_path: Path, env: dict[str, str]) -> Server:
 
 
 def wait_ready(server: Server, timeout: float = 60.0) -> None:
+    """Until the health endpoint answers 200: the app is loaded, Redis and the database reachable.
+
+    uvicorn binds its port only once the app is imported, so a refused connection means "not
+    yet"; any answer but 200 is retried too, and reported if it lasts.
+    """
     deadline = time.monotonic() + timeout
+    last = "no answer"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"daphne exited ({server.process.returncode}):\n{server.log()}")
-        with contextlib.suppress(httpx.HTTPError):
-            httpx.get(f"{server.url}/api/v1/watcher/health", timeout=2, trust_env=False)
-            return
+            raise RuntimeError(f"uvicorn exited ({server.process.returncode}):\n{server.log()}")
+        try:
+            response = httpx.get(f"{server.url}/api/v1/watcher/health", timeout=2, trust_env=False)
+        except httpx.HTTPError as error:
+            last = repr(error)
+        else:
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text[:500]}"
         time.sleep(0.2)
-    raise RuntimeError(f"daphne did not answer in {timeout} s:\n{server.log()}")
+    raise RuntimeError(f"uvicorn not ready in {timeout} s ({last}):\n{server.log()}")
 
 
 def stop(server: Server) -> None:
@@ -131,12 +152,12 @@ def stop(server: Server) -> None:
 
 @contextlib.contextmanager
 def asgi_servers(count: int, log_dir: Path, **env: str) -> Iterator[list[Server]]:
-    """``count`` daphne processes on free loopback ports; always stopped on the way out."""
+    """``count`` uvicorn processes on free loopback ports, ready; always stopped on the way out."""
     environment = server_env(**env)
     servers: list[Server] = []
     try:
         for i in range(count):
-            servers.append(start_daphne(log_dir / f"daphne-{i}.log", environment))
+            servers.append(start_server(log_dir / f"server-{i}.log", environment))
         for server in servers:
             wait_ready(server)
         yield servers

@@ -1,4 +1,4 @@
-"""The live agent pages in headless Chromium against a real daphne process.
+"""The live agent pages in headless Chromium against a real uvicorn process.
 
 Skipped when /usr/bin/chromium is missing, unless WATCHER_BROWSER_TESTS=required (CI), where
 a missing browser is a failure. No ORM calls while Playwright runs: its sync API keeps an event
