@@ -29,6 +29,7 @@ import cProfile
 import datetime as dt
 import importlib.metadata
 import io
+import json
 import math
 import os
 import platform
@@ -125,7 +126,7 @@ def raise_fd_limit(needed: int) -> None:
 
 
 class CpuMeter:
-    """CPU seconds over a window: this process, the daphne processes, Redis, the whole machine.
+    """CPU seconds over a window: this process, the server processes, Redis, the whole machine.
 
     PostgreSQL backends come and go (one per request when connections are not kept), so their
     share is the machine's busy time minus the processes followed here.
@@ -137,7 +138,7 @@ class CpuMeter:
         self.psutil = psutil
         self.groups: dict[str, list[Any]] = {"bench process (client)": [psutil.Process()]}
         if servers:
-            self.groups["daphne processes"] = [psutil.Process(pid) for pid in servers]
+            self.groups["server processes"] = [psutil.Process(pid) for pid in servers]
         if redis_pid:
             with contextlib.suppress(psutil.Error):
                 self.groups["redis-server"] = [psutil.Process(redis_pid)]
@@ -512,45 +513,50 @@ def agent_ips(agents: int, ips: int) -> list[str]:
     return [f"127.0.{1 + (i % ips) // 250}.{1 + (i % ips) % 250}" for i in range(agents)]
 
 
-def create_agents(n: int) -> list[tuple[str, str]]:
+def create_agents(n: int, prefix: str = "bench") -> list[tuple[str, str]]:
     from watcher.services.agents import create_agent
 
     return [
-        (str(agent.pk), key) for agent, key in (create_agent(f"bench-{i:04d}") for i in range(n))
+        (str(agent.pk), key) for agent, key in (create_agent(f"{prefix}-{i:04d}") for i in range(n))
     ]
 
 
-def start_server(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def server_command(port: int, workers: int) -> list[str]:
+    """The web command of docker-compose.yml, on a loopback port."""
+    return [
+        sys.executable, "-m", "uvicorn", "config.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--proxy-headers", "--no-access-log",
+    ]  # fmt: skip
+
+
+def start_server(
+    port: int, workers: int, env: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
     import httpx
 
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "--proxy-headers",
-                "config.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            server_command(port, workers), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"daphne exited:\n{log_path.read_text()[-3000:]}")
+            raise SystemExit(f"the server exited:\n{log_path.read_text()[-3000:]}")
         with contextlib.suppress(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}{API}/health", trust_env=False, timeout=5)
-            return process
+            # every worker must be up before the clock starts
+            if len(psutil_children(process.pid)) >= workers:
+                return process
         time.sleep(0.3)
     process.kill()
-    raise SystemExit("daphne did not start in 90 s")
+    raise SystemExit("the server did not start in 90 s")
+
+
+def psutil_children(pid: int) -> list[int]:
+    import psutil
+
+    return [c.pid for c in psutil.Process(pid).children(recursive=True)]
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -565,22 +571,71 @@ def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(5)
 
 
+class AgentConnection:
+    """One agent's keep-alive HTTP/1.1 connection: the leanest client we can write.
+
+    The bench process shares the machine's cores with the servers, so the load generator must
+    cost little CPU per request (httpx spent 7–35 ms per pair here, more than the server).
+    Requests are written by hand, responses read by Content-Length; anything unexpected
+    raises, which the caller counts as an error and reconnects.
+    """
+
+    def __init__(self, port: int, key: str) -> None:
+        self.port, self.key = port, key
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n".encode()
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        extra = (
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+            if method == "POST"
+            else b""
+        )
+        self.writer.write(
+            f"{method} {path} HTTP/1.1\r\n".encode() + self.head + extra + b"\r\n" + body
+        )
+        try:
+            status_line = await self.reader.readuntil(b"\r\n")
+            length = 0
+            while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+                elif name.lower() == b"transfer-encoding":
+                    raise RuntimeError("chunked response")
+            payload = await self.reader.readexactly(length) if length else b""
+        except BaseException:
+            await self.close()
+            raise
+        return int(status_line.split(b" ", 2)[1]), payload
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
 async def heartbeats(ports: list[int], agents: list[tuple[str, str]], ips: list[str]) -> None:
-    import httpx
+    gate = asyncio.Semaphore(20)
 
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
-        gate = asyncio.Semaphore(20)
+    async def one(i: int, key: str) -> None:
+        async with gate:
+            conn = AgentConnection(ports[i % len(ports)], key)
+            body = {"status": "working", "ip": ips[i], "stats": {"version": "bench"}}
+            code, payload = await conn.request(
+                "POST", f"{API}/agents/heartbeat", json.dumps(body).encode()
+            )
+            await conn.close()
+            if code != 200:
+                raise SystemExit(f"heartbeat answered {code}: {payload[:300]!r}")
 
-        async def one(i: int, key: str) -> None:
-            async with gate:
-                r = await http.post(
-                    f"http://127.0.0.1:{ports[i % len(ports)]}{API}/agents/heartbeat",
-                    json={"status": "working", "ip": ips[i], "stats": {"version": "bench"}},
-                    headers={"Authorization": f"Bearer {key}"},
-                )
-                r.raise_for_status()
-
-        await asyncio.gather(*(one(i, key) for i, (_, key) in enumerate(agents)))
+    await asyncio.gather(*(one(i, key) for i, (_, key) in enumerate(agents)))
 
 
 async def http_dispatch(
@@ -591,67 +646,54 @@ async def http_dispatch(
     idle_sleep: float,
     meter: Window,
 ) -> tuple[Samples, float, float]:
-    import httpx
-
     texts = pages()
     samples = Samples()
-    per_server = math.ceil(len(agents) / len(ports))
-    limits = httpx.Limits(max_connections=per_server + 8, max_keepalive_connections=per_server + 8)
-    timeout = httpx.Timeout(30.0)
-    clients = [
-        httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{p}", trust_env=False, limits=limits, timeout=timeout
-        )
-        for p in ports
-    ]
     start = time.perf_counter()
     w0, w1 = start + warmup, start + warmup + duration
 
     async def agent(i: int, key: str) -> None:
-        http = clients[i % len(clients)]
-        headers = {"Authorization": f"Bearer {key}"}
+        conn = AgentConnection(ports[i % len(ports)], key)
         rnd = random.Random(i)
-        while time.perf_counter() < w1:
-            t0 = time.perf_counter()
-            try:
-                r = await http.get(f"{API}/tasks/next", headers=headers)
-                t1 = time.perf_counter()
-                if r.status_code == 204:
-                    samples.idle += 1
+        try:
+            while time.perf_counter() < w1:
+                t0 = time.perf_counter()
+                try:
+                    code, payload = await conn.request("GET", f"{API}/tasks/next")
+                    t1 = time.perf_counter()
+                    if code == 204:
+                        samples.idle += 1
+                        await asyncio.sleep(idle_sleep)
+                        continue
+                    if code != 200:
+                        samples.errors[f"next {code}"] += 1
+                        await asyncio.sleep(idle_sleep)
+                        continue
+                    task = json.loads(payload)
+                    body = {
+                        "raw_text": page_for(texts, task["marketplace"], task["sku"]),
+                        "timing_ms": rnd.randint(3000, 9000),
+                        "success": True,
+                        "error": None,
+                        "lease_version": task["lease_version"],
+                    }
+                    code, payload = await conn.request(
+                        "POST", f"{API}/tasks/{task['id']}/report", json.dumps(body).encode()
+                    )
+                    t2 = time.perf_counter()
+                    if code != 200:
+                        samples.errors[f"report {code}"] += 1
+                        continue
+                    samples.pairs.append((t0, t1, t2))
+                except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError) as exc:
+                    samples.errors[type(exc).__name__] += 1
                     await asyncio.sleep(idle_sleep)
-                    continue
-                if r.status_code != 200:
-                    samples.errors[f"next {r.status_code}"] += 1
-                    await asyncio.sleep(idle_sleep)
-                    continue
-                task = r.json()
-                body = {
-                    "raw_text": page_for(texts, task["marketplace"], task["sku"]),
-                    "timing_ms": rnd.randint(3000, 9000),
-                    "success": True,
-                    "error": None,
-                    "lease_version": task["lease_version"],
-                }
-                r = await http.post(f"{API}/tasks/{task['id']}/report", json=body, headers=headers)
-                t2 = time.perf_counter()
-                if r.status_code != 200:
-                    samples.errors[f"report {r.status_code}"] += 1
-                    continue
-                samples.pairs.append((t0, t1, t2))
-            except httpx.HTTPError as exc:
-                samples.errors[type(exc).__name__] += 1
-                await asyncio.sleep(idle_sleep)
+        finally:
+            await conn.close()
 
-    try:
-        await asyncio.wait_for(
-            asyncio.gather(
-                meter.run(w0, w1), *(agent(i, key) for i, (_, key) in enumerate(agents))
-            ),
-            timeout=warmup + duration + 120,
-        )
-    finally:
-        for http in clients:
-            await http.aclose()
+    await asyncio.wait_for(
+        asyncio.gather(meter.run(w0, w1), *(agent(i, key) for i, (_, key) in enumerate(agents))),
+        timeout=warmup + duration + 120,
+    )
     return samples, w0, w1
 
 
@@ -870,18 +912,17 @@ def run_dispatch(
     print(
         f"\n== 2. dispatch: {opts.agents} agents over {opts.ips} IPs "
         f"({opts.agents / opts.ips:.1f} agents per IP, 3 marketplace domains); HTTP side: "
-        f"{opts.servers} daphne process(es), agents split round-robin; bare side: one asyncio "
+        f"one uvicorn server with {opts.workers} worker process(es); bare side: one asyncio "
         f"loop, {opts.bare_pool} PostgreSQL connections; warm-up {opts.warmup:g} s, then "
         f"{opts.duration:g} s measured per side"
     )
-    ports = [free_port() for _ in range(opts.servers)]
+    ports = [free_port()]
     servers: list[subprocess.Popen[bytes]] = []
     rounds: list[tuple[dict[str, float], dict[str, float]]] = []
     try:
-        for port in ports:
-            servers.append(start_server(port, env, tmp / f"daphne-{port}.log"))
+        servers.append(start_server(ports[0], opts.workers, env, tmp / "server.log"))
         asyncio.run(heartbeats(ports, agents, ips))
-        pids = [p.pid for p in servers]
+        pids = [servers[0].pid, *psutil_children(servers[0].pid)]
         for round_no in range(1, opts.rounds + 1):
             if opts.rounds > 1:
                 print(f"  -- round {round_no}")
@@ -890,7 +931,7 @@ def run_dispatch(
             samples, w0, w1 = asyncio.run(
                 http_dispatch(ports, agents, opts.warmup, opts.duration, opts.idle_sleep, window)
             )
-            http = samples.window(w0, w1).report("HTTP (daphne + Django)", w1 - w0)
+            http = samples.window(w0, w1).report("HTTP (uvicorn + Django)", w1 - w0)
             window.print(len(samples.window(w0, w1).pairs))
             clear_locks(opts.redis_url)
             window = Window(db_url, opts.redis_url, pids, redis_pid)
@@ -957,7 +998,7 @@ def run_profile(opts: argparse.Namespace, tmp: Path) -> None:
 
     from watcher.models import Agent
 
-    agents = create_agents(opts.profile_agents)
+    agents = create_agents(opts.profile_agents, prefix="profile")
     # These agents take IPs of their own so they never wait on the benchmark agents' locks.
     for i, (agent_id, _) in enumerate(agents):
         Agent.objects.filter(pk=agent_id).update(
@@ -1097,17 +1138,17 @@ def header(opts: argparse.Namespace, admin_url: str) -> int | None:
     )
     print(
         f"  Python {platform.python_version()}; Django {version('Django')}, DRF "
-        f"{version('djangorestframework')}, daphne {version('daphne')}, Twisted "
-        f"{version('Twisted')}, asgiref {version('asgiref')}, psycopg {version('psycopg')} "
-        f"(libpq {psycopg.pq.version()}), redis-py {version('redis')}, httpx {version('httpx')}"
+        f"{version('djangorestframework')}, uvicorn {version('uvicorn')}, uvloop "
+        f"{version('uvloop')}, a2wsgi {version('a2wsgi')}, asgiref {version('asgiref')}, psycopg "
+        f"{version('psycopg')} (libpq {psycopg.pq.version()}), redis-py {version('redis')}"
     )
     print(
         f"  PostgreSQL {pg} ({', '.join(f'{k}={v}' for k, v in settings.items())}); "
         f"Redis {info['redis_version']} (db {redis_db(opts.redis_url)}, flushed)"
     )
     print(
-        f"  options: tasks {opts.tasks:,}, agents {opts.agents}, IPs {opts.ips}, daphne "
-        f"processes {opts.servers}, duration {opts.duration:g} s, bare pool {opts.bare_pool}"
+        f"  options: tasks {opts.tasks:,}, agents {opts.agents}, IPs {opts.ips}, server "
+        f"workers {opts.workers}, duration {opts.duration:g} s, bare pool {opts.bare_pool}"
     )
     servers = (
         f"psycopg pool max_size {opts.db_pool} per process"
@@ -1115,7 +1156,7 @@ def header(opts: argparse.Namespace, admin_url: str) -> int | None:
         else f"no pool, DATABASE_CONN_MAX_AGE={opts.conn_max_age}"
     )
     print(
-        f"  servers: daphne -b 127.0.0.1 --proxy-headers config.asgi:application, DEBUG=0, "
+        f"  server: {' '.join(server_command(0, opts.workers)[2:])}, DEBUG=0, "
         f"LOG_LEVEL=WARNING, {servers}"
     )
     return int(info["process_id"]) if info.get("process_id") else None
@@ -1152,10 +1193,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "agent can hold a task: one IP works on one domain at a time, 3 domains)",
     )
     args.add_argument(
-        "--servers",
+        "--workers",
         type=int,
         default=cores,
-        help=f"daphne processes (default: one per core, {cores})",
+        help=f"uvicorn worker processes (default: one per core, {cores})",
     )
     args.add_argument("--duration", type=float, default=30.0, help="seconds measured per side")
     args.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
@@ -1218,8 +1259,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "--redis-url (or REDIS_URL) is required, e.g. redis://127.0.0.1:6379/3 "
             "(that database is flushed)"
         )
-    if min(opts.tasks, opts.agents, opts.ips, opts.servers, opts.bare_pool) < 1:
-        args.error("--tasks, --agents, --ips, --servers and --bare-pool must be positive")
+    if min(opts.tasks, opts.agents, opts.ips, opts.workers, opts.bare_pool) < 1:
+        args.error("--tasks, --agents, --ips, --workers and --bare-pool must be positive")
     return opts
 
 

@@ -1,7 +1,8 @@
 """Agent WebSocket load: command round trips with 1,000 idle agent sockets held open.
 
-Starts one daphne process with the production settings (everything from the environment, as
-``make run`` would: DATABASE_URL / REDIS_URL, or the embedded defaults), creates its own agents
+Starts one uvicorn process with the production flags and settings (everything from the
+environment, as ``make run`` would: DATABASE_URL / REDIS_URL, or the embedded defaults; one
+worker process whatever WEB_CONCURRENCY says, as its memory is measured), creates its own agents
 in the configured database, connects them, and measures:
 
 - command round trip: POST /agents/{id}/command → the agent's socket receives it → the agent
@@ -124,20 +125,21 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, REDIS_URL=settings.REDIS_URL, LOG_LEVEL="WARNING")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "config.asgi:application"],
+            [sys.executable, "-m", "uvicorn", "config.asgi:application",
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+             "--proxy-headers", "--no-access-log"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"daphne exited:\n{log_path.read_text()[-3000:]}")
+            raise SystemExit(f"uvicorn exited:\n{log_path.read_text()[-3000:]}")
         with contextlib.suppress(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/api/v1/watcher/health", trust_env=False)
             return process
         time.sleep(0.2)
     process.kill()
-    raise SystemExit("daphne did not start")
+    raise SystemExit("uvicorn did not start")
 
 
 def rss_kb(pid: int) -> int:
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     prefix = f"bench-ws-{secrets.token_hex(3)}"
     port = free_port()
-    log_path = Path(settings.DATA_DIR) / f"{prefix}-daphne.log"
+    log_path = Path(settings.DATA_DIR) / f"{prefix}-uvicorn.log"
     process = None
     try:
         agents, _user, token = setup(prefix, options.agents)

@@ -6,21 +6,23 @@ from typing import Any
 
 from rest_framework import serializers
 
-from watcher.models import AgentStatus, CommandAction, EmulationConfig, Task
+from parser.types import Marketplace
+from watcher.models import AgentStatus, CommandAction, EmulationConfig
 
 
-class TaskSerializer(serializers.ModelSerializer):
+# Declared field by field rather than as a ModelSerializer: this is the hottest response of the
+# API, and a ModelSerializer rebuilds its fields from the model for every instance.
+class TaskSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    url = serializers.URLField(read_only=True)
+    marketplace = serializers.ChoiceField(choices=Marketplace.choices, read_only=True)
+    sku = serializers.CharField(read_only=True)
     competitor_id = serializers.IntegerField(allow_null=True, read_only=True)
+    priority = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
     lease_version = serializers.IntegerField(
         read_only=True, help_text="Echo it in the report to fence against an expired lease."
     )
-
-    class Meta:
-        model = Task
-        fields = (
-            "id", "url", "marketplace", "sku", "competitor_id", "priority", "created_at",
-            "lease_version",
-        )  # fmt: skip
 
 
 class ReportSerializer(serializers.Serializer):

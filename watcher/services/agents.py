@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from alerts.services import notify
 from watcher.models import DOMAINS, Agent, AgentStatus, Task, TaskStatus
-from watcher.services import events, semaphore
+from watcher.services import events, semaphore, sql
 from watcher.services.redis import (
     AGENT_COMPLETED_KEY,
     AGENT_FAILED_KEY,
@@ -70,7 +70,7 @@ def authenticate_key(key: str) -> Agent | None:
     if not key.startswith(KEY_PREFIX) or len(key) < len(KEY_PREFIX) + _PREFIX_LEN:
         return None
     prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + _PREFIX_LEN]
-    agent = Agent.objects.filter(api_key_prefix=prefix).order_by().first()
+    agent = sql.get_one(Agent, "api_key_prefix", prefix)
     if agent is None or not hmac.compare_digest(agent.api_key_digest, _digest(key)):
         return None
     return agent
@@ -220,9 +220,13 @@ def _day(now: dt.datetime | None = None) -> str:
     return timezone.localdate(now).isoformat()
 
 
-def count_result(agent_id: str, ok: bool, timing_ms: int | None) -> None:
-    """Bump today's completed/failed counter (kept two days) and the timing window."""
-    pipe = get_redis().pipeline(transaction=False)
+def count_result(agent_id: str, ok: bool, timing_ms: int | None, pipe: Any = None) -> None:
+    """Bump today's completed/failed counter (kept two days) and the timing window.
+
+    With ``pipe`` (a pipeline) the commands are queued on it for the caller to execute.
+    """
+    own = pipe is None
+    pipe = get_redis().pipeline(transaction=False) if own else pipe
     key = (AGENT_COMPLETED_KEY if ok else AGENT_FAILED_KEY).format(id=agent_id, day=_day())
     pipe.incr(key)
     pipe.expire(key, _COUNTER_TTL)
@@ -231,7 +235,8 @@ def count_result(agent_id: str, ok: bool, timing_ms: int | None) -> None:
         timing_key = AGENT_TIMING_KEY.format(id=agent_id)
         pipe.lpush(timing_key, int(timing_ms))
         pipe.ltrim(timing_key, 0, _TIMING_WINDOW - 1)
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
 def counters(agent_ids: list[str]) -> dict[str, dict[str, int]]:

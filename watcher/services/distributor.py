@@ -9,12 +9,11 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from parser.types import Marketplace
 from watcher.models import DOMAINS, Agent, Task, TaskOutcome, TaskStatus
-from watcher.services import metrics, queues, semaphore
+from watcher.services import metrics, queues, semaphore, sql
 from watcher.services.redis import BLOCKED_KEY, INFLIGHT_KEY, SEMAPHORE_KEY, get_redis, script
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ def _lease() -> dt.timedelta:
 
 def claim_next_task(agent: Agent, ip: str) -> Task | None:
     """Hand the agent its next task, or None when nothing is available to it right now."""
-    if not agent.accepts_tasks or semaphore.is_blocked(ip):
+    if not agent.accepts_tasks:
         return None
     claim = script(_CLAIM)
     client = get_redis()
@@ -68,36 +67,56 @@ def claim_next_task(agent: Agent, ip: str) -> Task | None:
             INFLIGHT_KEY,
             BLOCKED_KEY.format(ip=ip),
         ]
+        held = False
         for _ in range(_MAX_SKIPS):
             now = timezone.now()
             deadline = now + _lease()
             result = claim(
                 keys=keys, args=[token, settings.WATCHER_IP_SEMAPHORE_TTL, deadline.timestamp()]
             )
+            if result[0] == "blocked":
+                return None  # the IP is in a panic cooldown: no marketplace for it
             if result[0] != "ok":
+                # "busy": another agent on this IP holds the domain; "empty": nothing queued
+                # (the script has dropped the lock if this claim held it).
+                held = False
                 break
-            task_id = result[1]
-            try:
-                uuid.UUID(task_id)
-            except ValueError:
-                client.zrem(INFLIGHT_KEY, task_id)
-                continue
-            # Conditional update: of two claims of one id, exactly one wins.
-            won = Task.objects.filter(pk=task_id, status=TaskStatus.PENDING).update(
-                status=TaskStatus.IN_PROGRESS,
-                agent=agent,
-                started_at=now,
-                lease_version=F("lease_version") + 1,
-                lease_expires_at=deadline,
-                claimed_ip=ip,
-                semaphore_token=token,
-            )
-            if won:
+            held = True
+            task = _take(result[1], agent, ip, token, now, deadline)
+            if task is not None:
                 metrics.count("tasks_distributed")
-                return Task.objects.get(pk=task_id)
-            client.zrem(INFLIGHT_KEY, task_id)
-        semaphore.release(ip, domain, token)
+                return task
+            client.zrem(INFLIGHT_KEY, result[1])
+        if held:
+            semaphore.release(ip, domain, token)
     return None
+
+
+def _take(
+    task_id: str, agent: Agent, ip: str, token: str, now: dt.datetime, deadline: dt.datetime
+) -> Task | None:
+    """Claim the row if it is still pending, and return it, in one ``UPDATE … RETURNING``.
+
+    Conditional: of two claims of one id exactly one wins (the other gets None), and an id
+    that is no task (cancelled, or garbage in the queue) gets None too.
+    """
+    try:
+        pk = uuid.UUID(task_id)
+    except ValueError:
+        return None
+    return sql.update_returning(
+        Task,
+        values={
+            "status": TaskStatus.IN_PROGRESS,
+            "agent": agent.pk,
+            "started_at": now,
+            "lease_expires_at": deadline,
+            "claimed_ip": ip,
+            "semaphore_token": token,
+        },
+        where={"id": pk, "status": TaskStatus.PENDING},
+        increment=("lease_version",),
+    )
 
 
 def _hand_back(task: Task, *, count_retry: bool, reason: str, outcome: str) -> bool:

