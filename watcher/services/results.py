@@ -110,16 +110,18 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
         parsed: ParsedCard | ParseError | None = None
         if data.success and not slow:
             parsed = parse_or_error(None, data.raw_text, task.marketplace, task.sku, str(task.pk))
-        report = TaskReport.objects.create(
-            task=task,
-            agent=agent,
-            attempt=task.lease_version,
-            success=data.success,
-            raw_text=data.raw_text,
-            timing_ms=data.timing_ms,
-            error=data.error or "",
-            ip=ip,
-            outcome=_outcome_of(parsed) if data.success else TaskOutcome.AGENT_ERROR,
+        report = sql.insert(
+            TaskReport(
+                task=task,
+                agent=agent,
+                attempt=task.lease_version,
+                success=data.success,
+                raw_text=data.raw_text,
+                timing_ms=data.timing_ms,
+                error=data.error or "",
+                ip=ip,
+                outcome=_outcome_of(parsed) if data.success else TaskOutcome.AGENT_ERROR,
+            )
         )
         price = None
         if not data.success:
@@ -279,7 +281,7 @@ def _settle(
         fields.update(agent=None, lease_expires_at=None)
     else:
         fields.update(completed_at=now, execution_time_ms=report.timing_ms, lease_expires_at=None)
-    Task.objects.filter(pk=task.pk, lease_version=report.attempt).update(**fields)
+    sql.update(Task, fields, where={"id": task.pk, "lease_version": report.attempt})
     for name, value in fields.items():
         setattr(task, name, value)
     if report.outcome != outcome:
@@ -332,7 +334,7 @@ def record_observation(
     if replace:
         price, _created = PriceHistory.objects.update_or_create(task=task, defaults=values)
     else:
-        price = PriceHistory.objects.create(task=task, **values)
+        price = sql.insert(PriceHistory(task=task, **values))
     outcome = TaskOutcome.OK if card.current_price is not None else TaskOutcome.OUT_OF_STOCK
     _settle(task, report, TaskStatus.COMPLETED, outcome)
     transaction.on_commit(lambda: check_observation(price.pk))

@@ -1,14 +1,21 @@
 """Hand-written SQL for the hottest statements of the agent API (``tasks/next``, ``report``).
 
-The ORM compiles every query anew, which costs more CPU than PostgreSQL spends running a
-primary-key lookup (bench/dispatch.py measured 2.2 ms of CPU for ``filter().first()`` against
-0.9 ms for the same row through ``Model.objects.raw``). The statements here are built from
-the models' metadata once per process, so table and column names follow the models, and
-their rows still come back as model instances. Everything else uses the ORM.
+The ORM compiles every query anew, and even ``Model.objects.raw`` resolves its columns and
+converters on every call; on this project's reference machine that costs 2.2 ms (ORM) and
+0.9 ms (raw) of CPU for a primary-key lookup that takes 0.23 ms through a bare cursor, more
+than PostgreSQL spends running it (bench/dispatch.py --profile). The statements, column lists
+and value converters here are built from the models' metadata once per process, so table and
+column names still follow the models, and rows still come back as model instances with every
+field converted as the ORM would (tests/watcher/test_sql.py compares them).
+
+What this skips: ``pre_save``/``post_save`` signals (nothing in the project listens to the
+models saved here) and querysets' chaining. Everything else uses the ORM.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
@@ -17,8 +24,33 @@ from django.db import connection, models
 M = TypeVar("M", bound=models.Model)
 
 
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    attnames: tuple[str, ...]
+    columns: str  # the select list, in concrete-field order
+    converters: tuple[tuple[int, tuple[Callable[..., Any], ...], Any], ...]
+
+
 def _q(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+@cache
+def _table(model: type[models.Model], vendor: str) -> _Table:
+    fields = model._meta.concrete_fields
+    converters = []
+    for i, field in enumerate(fields):
+        col = field.get_col(model._meta.db_table)
+        found = tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+        if found:
+            converters.append((i, found, col))
+    return _Table(
+        name=_q(model._meta.db_table),
+        attnames=tuple(f.attname for f in fields),
+        columns=", ".join(_q(f.column) for f in fields),
+        converters=tuple(converters),
+    )
 
 
 def _column(model: type[models.Model], name: str) -> str:
@@ -30,11 +62,30 @@ def prep(model: type[models.Model], name: str, value: Any) -> Any:
     return model._meta.get_field(name).get_db_prep_save(value, connection)
 
 
+def _load(model: type[M], table: _Table, row: tuple[Any, ...] | None) -> M | None:
+    if row is None:
+        return None
+    values = list(row)
+    for i, converters, col in table.converters:
+        value = values[i]
+        for convert in converters:
+            value = convert(value, col, connection)
+        values[i] = value
+    return model.from_db(connection.alias, list(table.attnames), values)
+
+
+def _fetch_one(model: type[M], sql: str, params: list[Any]) -> M | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _load(model, _table(model, connection.vendor), cursor.fetchone())
+
+
 @cache
-def _select_one(model: type[models.Model], field: str, lock: bool, vendor: str) -> str:
+def _select_sql(model: type[models.Model], field: str, lock: bool, vendor: str) -> str:
+    table = _table(model, vendor)
     lock_clause = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
     return (
-        f"SELECT * FROM {_q(model._meta.db_table)} WHERE {_column(model, field)} = %s "
+        f"SELECT {table.columns} FROM {table.name} WHERE {_column(model, field)} = %s "
         f"LIMIT 1{lock_clause}"
     )
 
@@ -45,9 +96,26 @@ def get_one(model: type[M], field: str, value: Any, *, lock: bool = False) -> M 
     ``lock`` takes the row lock (``SELECT … FOR UPDATE``) where the database has one; call it
     inside ``transaction.atomic``.
     """
-    sql = _select_one(model, field, lock, connection.vendor)
-    rows = list(model._default_manager.raw(sql, [prep(model, field, value)]))
-    return rows[0] if rows else None
+    sql = _select_sql(model, field, lock, connection.vendor)
+    return _fetch_one(model, sql, [prep(model, field, value)])
+
+
+@cache
+def _update_sql(
+    model: type[models.Model],
+    names: tuple[str, ...],
+    where: tuple[str, ...],
+    increment: tuple[str, ...],
+    vendor: str,
+) -> str:
+    table = _table(model, vendor)
+    assignments = [f"{_column(model, n)} = %s" for n in names]
+    assignments += [f"{_column(model, n)} = {_column(model, n)} + 1" for n in increment]
+    conditions = " AND ".join(f"{_column(model, n)} = %s" for n in where)
+    return (
+        f"UPDATE {table.name} SET {', '.join(assignments)} WHERE {conditions} "
+        f"RETURNING {table.columns}"
+    )
 
 
 def update_returning(
@@ -56,17 +124,62 @@ def update_returning(
     where: dict[str, Any],
     increment: tuple[str, ...] = (),
 ) -> M | None:
-    """``UPDATE … SET values, increment += 1 WHERE where… RETURNING *``: the updated row, or
-    None when no row matched. One statement, so a conditional update and the read of its
-    result cannot be told apart by a concurrent writer."""
-    assignments = [f"{_column(model, name)} = %s" for name in values]
-    assignments += [f"{_column(model, name)} = {_column(model, name)} + 1" for name in increment]
-    conditions = [f"{_column(model, name)} = %s" for name in where]
-    sql = (
-        f"UPDATE {_q(model._meta.db_table)} SET {', '.join(assignments)} "
-        f"WHERE {' AND '.join(conditions)} RETURNING *"
-    )
+    """``UPDATE … SET values, increment += 1 WHERE where … RETURNING`` the row, or None when no
+    row matched. One statement, so the conditional update and the read of its result cannot be
+    told apart by a concurrent writer. ``where`` should match one row at most."""
+    sql = _update_sql(model, tuple(values), tuple(where), increment, connection.vendor)
     params = [prep(model, n, v) for n, v in values.items()]
     params += [prep(model, n, v) for n, v in where.items()]
-    rows = list(model._default_manager.raw(sql, params))
-    return rows[0] if rows else None
+    return _fetch_one(model, sql, params)
+
+
+@cache
+def _insert_sql(model: type[models.Model], vendor: str) -> tuple[str, tuple[Any, ...]]:
+    meta = model._meta
+    fields = tuple(f for f in meta.local_concrete_fields if f is not meta.auto_field)
+    returning = ", ".join(_q(f.column) for f in meta.db_returning_fields)
+    sql = (
+        f"INSERT INTO {_q(meta.db_table)} ({', '.join(_q(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+        + (f" RETURNING {returning}" if returning else "")
+    )
+    return sql, fields
+
+
+def insert(obj: M) -> M:
+    """Insert a new ``obj`` (its auto primary key unset) as ``obj.save()`` would, and return it
+    with its primary key. Field defaults were applied when ``obj`` was constructed;
+    ``pre_save`` runs here (``auto_now_add`` and the like)."""
+    model = type(obj)
+    meta = model._meta
+    if meta.auto_field is None or getattr(obj, meta.auto_field.attname) is not None:
+        raise ValueError(f"{model.__name__}: insert() is for new rows with an auto primary key")
+    sql, fields = _insert_sql(model, connection.vendor)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = cursor.fetchone()
+    for field, value in zip(meta.db_returning_fields, returned or (), strict=False):
+        setattr(obj, field.attname, value)
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
+
+
+@cache
+def _plain_update_sql(
+    model: type[models.Model], names: tuple[str, ...], where: tuple[str, ...], vendor: str
+) -> str:
+    assignments = ", ".join(f"{_column(model, n)} = %s" for n in names)
+    conditions = " AND ".join(f"{_column(model, n)} = %s" for n in where)
+    return f"UPDATE {_q(model._meta.db_table)} SET {assignments} WHERE {conditions}"
+
+
+def update(model: type[models.Model], values: dict[str, Any], where: dict[str, Any]) -> int:
+    """``UPDATE … SET values WHERE where …``; the number of rows changed."""
+    sql = _plain_update_sql(model, tuple(values), tuple(where), connection.vendor)
+    params = [prep(model, n, v) for n, v in values.items()]
+    params += [prep(model, n, v) for n, v in where.items()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

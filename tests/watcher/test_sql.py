@@ -1,0 +1,112 @@
+"""The hand-written statements of the hot path give back exactly what the ORM would."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from tests.factories import AgentFactory, SubscriptionFactory, TaskFactory
+from watcher.models import Agent, AgentStatus, PriceHistory, Task, TaskStatus
+from watcher.services import sql
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def fields_of(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_get_one_converts_every_field_as_the_orm_does() -> None:
+    agent = AgentFactory(
+        current_ip="2001:db8::7",
+        status=AgentStatus.WORKING,
+        stats={"ip": "10.0.0.7", "signal_strength": 4, "nested": {"a": [1, 2]}},
+        last_heartbeat=timezone.now(),
+    )
+    fast = sql.get_one(Agent, "api_key_prefix", agent.api_key_prefix)
+    assert fast is not None
+    assert fields_of(fast) == fields_of(Agent.objects.get(pk=agent.pk))
+    assert isinstance(fast.stats, dict) and fast.stats["nested"] == {"a": [1, 2]}
+    assert fast._state.adding is False
+    assert sql.get_one(Agent, "api_key_prefix", "nobody-has") is None
+
+
+def test_get_one_by_uuid_primary_key_with_the_row_lock() -> None:
+    task = TaskFactory()
+    with transaction.atomic():
+        fast = sql.get_one(Task, "id", str(task.pk), lock=True)
+    assert fast is not None and fields_of(fast) == fields_of(Task.objects.get(pk=task.pk))
+    assert sql.get_one(Task, "id", uuid.uuid4()) is None
+
+
+def test_update_returning_is_conditional_and_returns_the_new_row() -> None:
+    task = TaskFactory()
+    agent = AgentFactory()
+    now = timezone.now()
+    claimed = sql.update_returning(
+        Task,
+        values={"status": TaskStatus.IN_PROGRESS, "agent": agent.pk, "started_at": now},
+        where={"id": task.pk, "status": TaskStatus.PENDING},
+        increment=("lease_version",),
+    )
+    assert claimed is not None
+    assert claimed.status == TaskStatus.IN_PROGRESS and claimed.agent_id == agent.pk
+    assert claimed.lease_version == task.lease_version + 1
+    assert claimed.started_at == now
+    assert fields_of(claimed) == fields_of(Task.objects.get(pk=task.pk))
+    # the condition no longer holds: nothing changes, None comes back
+    again = sql.update_returning(
+        Task,
+        values={"status": TaskStatus.IN_PROGRESS},
+        where={"id": task.pk, "status": TaskStatus.PENDING},
+        increment=("lease_version",),
+    )
+    assert again is None
+    assert Task.objects.get(pk=task.pk).lease_version == task.lease_version + 1
+
+
+def test_update_counts_rows_and_respects_the_condition() -> None:
+    task = TaskFactory()
+    assert sql.update(Task, {"error": "x"}, where={"id": task.pk, "lease_version": 99}) == 0
+    assert sql.update(Task, {"error": "y", "agent": None}, where={"id": task.pk}) == 1
+    assert Task.objects.get(pk=task.pk).error == "y"
+
+
+def test_insert_matches_orm_create() -> None:
+    sub = SubscriptionFactory()
+    parsed_at = timezone.now() - dt.timedelta(minutes=3)
+    values = {
+        "subscription": sub,
+        "sku": sub.sku,
+        "marketplace": sub.marketplace,
+        "brand": sub.brand,
+        "current_price": Decimal("1299.90"),
+        "rating": Decimal("4.80"),
+        "in_stock": True,
+        "card_attributes": {"Цвет": "чёрный"},
+        "ip": "10.0.0.7",
+        "parsed_at": parsed_at,
+    }
+    fast = sql.insert(PriceHistory(**values))
+    assert fast.pk is not None and fast._state.adding is False
+    stored = PriceHistory.objects.get(pk=fast.pk)
+    reference = PriceHistory.objects.create(**values)
+    expected = model_to_dict(reference, exclude=["id"])
+    assert model_to_dict(stored, exclude=["id"]) == expected
+    assert stored.current_price == Decimal("1299.90")
+    assert stored.card_attributes == {"Цвет": "чёрный"}
+    assert stored.attempt == 1 and stored.parser_backend == "rules"  # model defaults
+
+
+def test_insert_refuses_a_row_with_a_primary_key() -> None:
+    sub = SubscriptionFactory()
+    row = PriceHistory(id=10**9, subscription=sub, sku="1", marketplace="ozon", brand="b")
+    with pytest.raises(ValueError, match="new rows"):
+        sql.insert(row)
+    assert not PriceHistory.objects.filter(pk=10**9).exists()
