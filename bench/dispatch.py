@@ -5,9 +5,9 @@
    psycopg COPY of as many equivalent rows, made in Python, into a scratch table with the same
    columns and indexes as ``watcher_task`` (and a bare SELECT → pipelined ZADD queue fill).
 2. Dispatch: ``GET /tasks/next`` + ``POST /tasks/{id}/report`` pairs per second, A agents (one
-   asyncio loop, httpx, one API key each, IPs declared by heartbeat) against daphne in the
-   production configuration (DEBUG off, LOG_LEVEL=WARNING, DATABASE_CONN_MAX_AGE=0 as in
-   docker-compose.yml, one daphne process per core, agents split across them); baseline: the same
+   asyncio loop, a minimal keep-alive HTTP client, one API key each, IPs declared by heartbeat)
+   against the web command of docker-compose.yml (uvicorn, one worker process per core, DEBUG
+   off, LOG_LEVEL=WARNING, the production database pool); baseline: the same
    claims and updates with redis-py + psycopg (asyncio), no Django, no HTTP, same concurrency.
 
 It creates (drops first) its own database ``watcher_bench`` next to the one in --database-url,
@@ -987,11 +987,10 @@ def check_consistency() -> None:
 def run_profile(opts: argparse.Namespace, tmp: Path) -> None:
     """cProfile of next + report pairs through Django in this process, one thread, no HTTP.
 
-    Django's test client runs the same URLconf, middleware, DRF views and services as daphne,
-    synchronously; the database connection is closed after every request, as
-    DATABASE_CONN_MAX_AGE=0 does in the server (each request opens its own connection).
-    What this leaves out is daphne/Twisted and the ASGI thread hops: compare its CPU per pair
-    with the daphne processes' CPU per pair above.
+    Django's test client runs the same WSGI handler, URLconf, middleware, DRF views and
+    services as the server's HTTP threads, in one thread. What this leaves out is uvicorn,
+    a2wsgi's hand-over to a thread and the other threads' competition for the GIL: compare its
+    CPU per pair with the server processes' CPU per pair above.
     """
     from django.db import close_old_connections, connection
     from django.test import Client

@@ -297,6 +297,17 @@ async def run(port: int, pid: int, agents: list[tuple[str, str]], token: str, n:
     print(figures("command: POST → receive → ACK → stored", full))
     print(figures("baseline: channel layer send/receive ×2", bare))
     print(figures("baseline: HTTP GET /health", http))
+    p99 = percentile(full, 99) / percentile(bare, 99)
+    print(
+        f"ratio p99 command round trip / p99 bare channel layer: {p99:.1f}× (target ≤ 4×: "
+        f"{'meets' if p99 <= 4 else 'ABOVE'}); p50 of one bare GET /health alone: "
+        f"{percentile(http, 50) / percentile(bare, 99):.1f}× that p99"
+    )
+    per_socket = (after - before) / max(1, registered)
+    print(
+        f"memory per idle connection: {per_socket:.1f} KB (target < 100 KB: "
+        f"{'meets' if per_socket < 100 else 'ABOVE'})"
+    )
     print(f"server RSS at the end: {rss_kb(pid) / 1024:.1f} MiB")
     await fakes.close()
     await wait_registered(ids, 0)  # let the server run its disconnect handlers

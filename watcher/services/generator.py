@@ -114,11 +114,37 @@ def _queues_lost_tasks() -> bool:
     return sum(queues.lengths().values()) < pending
 
 
+# Generation and the deletion of subscriptions and competitors exclude each other: watcher_task
+# has no foreign-key constraints on them (see Task), so a row deleted while a night is being
+# generated must not leave tasks behind. A PostgreSQL advisory lock, held to the end of the
+# transaction; SQLite runs one writing transaction at a time anyway.
+CATALOGUE_LOCK = 0x5741_5443  # "WATC"
+
+
+def lock_catalogue(*, shared: bool) -> None:
+    """Take the catalogue lock until the current transaction ends (``shared``: deleting)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_catalogue() needs a transaction")
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", [CATALOGUE_LOCK])
+
+
+def catalogue_row_deleting(sender: type, instance: Subscription | Competitor, **kwargs) -> None:
+    """``pre_delete`` of a subscription or competitor: wait for a running generation, then
+    delete the tasks it may have added after Django collected this row's tasks."""
+    lock_catalogue(shared=True)
+    field = "subscription" if sender is Subscription else "competitor"
+    Task.objects.filter(**{field: instance.pk}).delete()
+
+
 def generate_tasks(day: dt.date | None = None) -> GenerationResult:
     """Build the night's tasks for ``day`` (default: today, local time) and queue them."""
     day = day or timezone.localdate()
     result = GenerationResult(day=day)
     with transaction.atomic():
+        lock_catalogue(shared=False)
         expired = expire_leftovers(day)
         created = _insert_tasks(day)
     result.expired = len(expired)
