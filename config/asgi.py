@@ -1,12 +1,12 @@
 """ASGI entry: HTTP goes to Django in WSGI mode on a thread pool, WebSockets to Channels.
 
-Every view and middleware of this project is synchronous. Under Django's own ASGI handler
-each request would cross between the event loop and a worker thread for every middleware
-hook and again for the view (``MiddlewareMixin`` wraps each hook in ``sync_to_async``): about
-twenty hand-offs per request, which cost more CPU than our views themselves (bench/dispatch.py
-measures both). Here a request crosses once: a2wsgi runs Django's WSGI handler, middleware,
-view and all, on one of ``WATCHER_HTTP_THREADS`` threads, while the event loop keeps serving
-the WebSockets. Tests use the same WSGI handler through Django's test client.
+Every view and middleware of this project is synchronous. Under Django's own ASGI handler each
+request would cross between the event loop and a worker thread for every middleware hook and
+again for the view (``MiddlewareMixin`` wraps each hook in ``sync_to_async``): about twenty
+hand-offs per request, which cost more CPU than our views themselves. Here a request crosses
+once (config/wsgi_bridge.py): Django's WSGI handler, middleware, view and all, runs on one of
+``WATCHER_HTTP_THREADS`` threads, while the event loop keeps serving the WebSockets. Tests use
+the same WSGI handler through Django's test client. bench/dispatch.py measures the result.
 """
 
 from __future__ import annotations
@@ -19,17 +19,21 @@ from django.core.wsgi import get_wsgi_application
 
 django_wsgi_app = get_wsgi_application()
 
-from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.wsgi_bridge import WSGIBridge  # noqa: E402
 
 # The Origin check is per route (config/routing.py): agents are not browsers and send no Origin.
 application = ProtocolTypeRouter(
     {
-        "http": WSGIMiddleware(django_wsgi_app, workers=settings.WATCHER_HTTP_THREADS),
+        "http": WSGIBridge(
+            django_wsgi_app,
+            threads=settings.WATCHER_HTTP_THREADS,
+            spool_max=settings.FILE_UPLOAD_MAX_MEMORY_SIZE,
+        ),
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

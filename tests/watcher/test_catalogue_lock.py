@@ -63,14 +63,30 @@ def test_a_delete_waits_for_a_running_generation() -> None:
     thread.start()
     try:
         assert locked.wait(30)
-        with pytest.raises(OperationalError, match="lock timeout"):
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL lock_timeout = '200ms'")
-                sub.delete()
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '200ms'")
+            sub.delete()
         assert Subscription.objects.filter(pk=sub.pk).exists()  # nothing changed
     finally:
         release.set()
         thread.join(30)
     Subscription.objects.get(pk=sub.pk).delete()
     assert not Subscription.objects.filter(pk=sub.pk).exists()
+
+
+def test_generation_in_chunks_creates_and_queues_every_task_once(monkeypatch) -> None:
+    from watcher.services import queues
+
+    monkeypatch.setattr(generator, "CHUNK_SUBSCRIPTIONS", 2)
+    subs = [SubscriptionFactory() for _ in range(5)]
+    for sub in subs[:3]:
+        CompetitorFactory(subscription=sub)
+    SubscriptionFactory(is_active=False)
+
+    first = generator.generate_tasks()
+    assert first.total_created == 8  # 5 own SKUs + 3 competitors, in 3 chunks
+    assert sum(first.queued.values()) == 8 == Task.objects.count()
+    again = generator.generate_tasks()
+    assert again.total_created == 0
+    assert sum(queues.lengths().values()) == 8

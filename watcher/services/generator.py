@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -59,8 +60,9 @@ def _url_sql(sku_column: str) -> str:
     return f"CASE s.marketplace {' '.join(cases)} END"
 
 
-def _insert_tasks(day: dt.date) -> list[tuple[str, str, int]]:
-    """One INSERT … SELECT for the whole night, skipping what exists (idempotent).
+def _insert_tasks(day: dt.date, first: int, last: int) -> list[tuple[str, str, int]]:
+    """One INSERT … SELECT for the subscriptions with ids in ``[first, last]``, skipping what
+    exists (idempotent).
 
     The database builds the rows itself: no row crosses into Python, which keeps a night of
     10⁶ tasks a matter of seconds. The unique constraints make a second run insert nothing.
@@ -75,13 +77,13 @@ def _insert_tasks(day: dt.date) -> list[tuple[str, str, int]]:
         f"INSERT INTO {Task._meta.db_table} ({cols}) "
         f"SELECT {new_uuid}, {_url_sql('s.sku')}, s.marketplace, s.sku, s.brand, s.id, NULL, "
         f"s.priority, {common} "
-        f"FROM {Subscription._meta.db_table} s WHERE s.is_active "
+        f"FROM {Subscription._meta.db_table} s WHERE s.is_active AND s.id BETWEEN %s AND %s "
         "UNION ALL "
         f"SELECT {new_uuid}, {_url_sql('c.competitor_sku')}, s.marketplace, c.competitor_sku, "
         f"s.brand, s.id, c.id, c.priority, {common} "
         f"FROM {Competitor._meta.db_table} c "
         f"JOIN {Subscription._meta.db_table} s ON s.id = c.subscription_id "
-        "WHERE c.is_active AND s.is_active "
+        "WHERE c.is_active AND s.is_active AND s.id BETWEEN %s AND %s "
         "ON CONFLICT DO NOTHING "
         # As text: a million UUID objects cost more than the strings the queues need.
         "RETURNING CAST(id AS text), marketplace, priority"
@@ -90,7 +92,7 @@ def _insert_tasks(day: dt.date) -> list[tuple[str, str, int]]:
     day_value = ops.adapt_datefield_value(day)
     now_value = ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [day_value, now_value, day_value, now_value])
+        cursor.execute(sql, [day_value, now_value, first, last] * 2)
         rows = cursor.fetchall()
     if connection.vendor == "sqlite":
         # SQLite keeps UUIDs as bare hex: queue ids are always the canonical form.
@@ -139,20 +141,45 @@ def catalogue_row_deleting(sender: type, instance: Subscription | Competitor, **
     Task.objects.filter(**{field: instance.pk}).delete()
 
 
+# Subscriptions per INSERT: about 10⁵ tasks with 9 competitors each.
+CHUNK_SUBSCRIPTIONS = 10_000
+
+
+def _id_ranges(size: int) -> list[tuple[int, int]]:
+    """``(first, last)`` id bounds of consecutive runs of ``size`` active subscriptions."""
+    ids = list(
+        Subscription.objects.filter(is_active=True).order_by("id").values_list("id", flat=True)
+    )
+    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+
+
 def generate_tasks(day: dt.date | None = None) -> GenerationResult:
-    """Build the night's tasks for ``day`` (default: today, local time) and queue them."""
+    """Build the night's tasks for ``day`` (default: today, local time) and queue them.
+
+    The night is inserted in chunks of subscriptions, each committed on its own; while the
+    database inserts one chunk, a thread pushes the ids of the chunk before it to Redis (ids
+    reach Redis only once their rows are committed). A run that stops half-way leaves whole
+    chunks behind, and running it again completes the night.
+    """
     day = day or timezone.localdate()
     result = GenerationResult(day=day)
     with transaction.atomic():
         lock_catalogue(shared=False)
         expired = expire_leftovers(day)
-        created = _insert_tasks(day)
     result.expired = len(expired)
-    counts = Counter(mp for _pk, mp, _prio in created)
-    result.created = {mp: counts[mp] for mp in Marketplace.values}
-    # Only now, with the rows committed, do their ids go to Redis.
     queues.remove(expired)
-    queues.push(created)
+    counts: Counter[str] = Counter()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="queue-push") as pusher:
+        pushed = []
+        for first, last in _id_ranges(CHUNK_SUBSCRIPTIONS):
+            with transaction.atomic():
+                lock_catalogue(shared=False)
+                created = _insert_tasks(day, first, last)
+            counts.update(mp for _pk, mp, _prio in created)
+            pushed.append(pusher.submit(queues.push, created))
+        for future in pushed:
+            future.result()
+    result.created = {mp: counts[mp] for mp in Marketplace.values}
     if _queues_lost_tasks():
         queues.rebuild()
     result.queued = queues.lengths()
