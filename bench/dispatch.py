@@ -525,7 +525,7 @@ def server_command(port: int, workers: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "config.asgi:application",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--proxy-headers", "--no-access-log", "--ws", "wsproto",
+        "--proxy-headers", "--no-access-log",
     ]  # fmt: skip
 
 

@@ -127,7 +127,7 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application",
              "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--proxy-headers", "--no-access-log", "--ws", "wsproto"],
+             "--proxy-headers", "--no-access-log"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     deadline = time.monotonic() + 60

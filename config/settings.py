@@ -114,11 +114,6 @@ if env.str("DATABASE_URL", default=""):
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Parameters travel apart from the SQL (no quoting in Python): an agent's report
-        # carries the whole page text, and escaping it client-side cost more CPU than the
-        # rest of its INSERT.
-        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 else:
     DATABASES = {
         "default": {

@@ -54,8 +54,12 @@ class WSGIBridge:
                 body.write(message.get("body", b""))
                 if not message.get("more_body", False):
                     break
+            length = body.tell()
             body.seek(0)
             environ = build_environ(scope, body)  # type: ignore[arg-type]
+            # A chunked request has no Content-Length header; Django reads CONTENT_LENGTH bytes.
+            environ["CONTENT_LENGTH"] = str(length)
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
             loop = asyncio.get_running_loop()
             run = contextvars.copy_context().run
             answer = await loop.run_in_executor(self.executor, run, self._run, environ, loop, send)

@@ -59,19 +59,28 @@ def test_body_in_pieces_reaches_the_app_and_the_response_comes_back_whole() -> N
             query=environ["QUERY_STRING"],
             addr=environ["REMOTE_ADDR"],
             ctype=environ["CONTENT_TYPE"],
+            length=environ["CONTENT_LENGTH"],
+            chunked="HTTP_TRANSFER_ENCODING" in environ,
         )
         start_response("201 Created", [("Content-Type", "application/json"), ("X-A", "1")])
         return [b'{"ok":', b" true}"]
 
     bridge = WSGIBridge(wsgi, threads=2, spool_max=8)  # spooled to disk past 8 bytes
-    scope = http_scope("POST", "/api/v1/ÿ", b"a=1", [(b"content-type", b"application/json")])
-    sent = drive(bridge, scope, [b'{"x": ', b"1}"])
+    scope = http_scope(
+        "POST",
+        "/api/v1/ÿ",
+        b"a=1",
+        [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+    )
+    sent = drive(bridge, scope, [b'{"x": ', b"1}"])  # no Content-Length: a chunked body
     assert seen == {
         "body": b'{"x": 1}',
         "path": "/api/v1/ÿ".encode().decode("latin1"),
         "query": "a=1",
         "addr": "10.0.0.7",
         "ctype": "application/json",
+        "length": "8",  # Django reads CONTENT_LENGTH bytes of the body
+        "chunked": False,
     }
     assert sent == [
         {

@@ -75,6 +75,8 @@ def claim_next_task(agent: Agent, ip: str) -> Task | None:
                 keys=keys, args=[token, settings.WATCHER_IP_SEMAPHORE_TTL, deadline.timestamp()]
             )
             if result[0] == "blocked":
+                if held:  # taken by this claim before an id was skipped
+                    semaphore.release(ip, domain, token)
                 return None  # the IP is in a panic cooldown: no marketplace for it
             if result[0] != "ok":
                 # "busy": another agent on this IP holds the domain; "empty": nothing queued
