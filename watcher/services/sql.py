@@ -109,13 +109,20 @@ def _update_sql(
     vendor: str,
 ) -> str:
     table = _table(model, vendor)
+    return f"{_update_clause(model, names, where, increment)} RETURNING {table.columns}"
+
+
+def _update_clause(
+    model: type[models.Model],
+    names: tuple[str, ...],
+    where: tuple[str, ...],
+    increment: tuple[str, ...] = (),
+) -> str:
+    """``UPDATE table SET name = %s, …, counter = counter + 1 WHERE name = %s AND …``."""
     assignments = [f"{_column(model, n)} = %s" for n in names]
     assignments += [f"{_column(model, n)} = {_column(model, n)} + 1" for n in increment]
     conditions = " AND ".join(f"{_column(model, n)} = %s" for n in where)
-    return (
-        f"UPDATE {table.name} SET {', '.join(assignments)} WHERE {conditions} "
-        f"RETURNING {table.columns}"
-    )
+    return f"UPDATE {_q(model._meta.db_table)} SET {', '.join(assignments)} WHERE {conditions}"
 
 
 def update_returning(
@@ -170,9 +177,7 @@ def insert(obj: M) -> M:
 def _plain_update_sql(
     model: type[models.Model], names: tuple[str, ...], where: tuple[str, ...], vendor: str
 ) -> str:
-    assignments = ", ".join(f"{_column(model, n)} = %s" for n in names)
-    conditions = " AND ".join(f"{_column(model, n)} = %s" for n in where)
-    return f"UPDATE {_q(model._meta.db_table)} SET {assignments} WHERE {conditions}"
+    return _update_clause(model, names, where)
 
 
 def update(model: type[models.Model], values: dict[str, Any], where: dict[str, Any]) -> int:
