@@ -82,4 +82,4 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
 # (Channels) on one port. Worker processes: WEB_CONCURRENCY (uvicorn's default of --workers; 1
 # when unset), each with its own database pool. X-Forwarded-For/-Proto are honoured only from
 # FORWARDED_ALLOW_IPS (default 127.0.0.1); see docs/production.md.
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--no-access-log"]
+CMD ["python", "-m", "config.server", "--host", "0.0.0.0", "--port", "8000"]

@@ -53,6 +53,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from http_client import Connection  # noqa: E402  (bench/, next to this script)
+
 BENCH_DB = "watcher_bench"
 API = "/api/v1/watcher"
 MARKETPLACES = ("wildberries", "ozon", "yandex_market")
@@ -521,11 +523,10 @@ def create_agents(n: int, prefix: str = "bench") -> list[tuple[str, str]]:
 
 
 def server_command(port: int, workers: int) -> list[str]:
-    """The web command of docker-compose.yml, on a loopback port."""
+    """The web command of docker-compose.yml (config/server.py), on a loopback port."""
     return [
-        sys.executable, "-m", "uvicorn", "config.asgi:application",
+        sys.executable, "-m", "config.server",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--proxy-headers", "--no-access-log",
     ]  # fmt: skip
 
 
@@ -570,62 +571,12 @@ def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(5)
 
 
-class AgentConnection:
-    """One agent's keep-alive HTTP/1.1 connection: the leanest client we can write.
-
-    The bench process shares the machine's cores with the servers, so the load generator must
-    cost little CPU per request (httpx spent 7–35 ms per pair here, more than the server).
-    Requests are written by hand, responses read by Content-Length; anything unexpected
-    raises, which the caller counts as an error and reconnects.
-    """
-
-    def __init__(self, port: int, key: str) -> None:
-        self.port, self.key = port, key
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-        self.head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n".encode()
-
-    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        extra = (
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
-            if method == "POST"
-            else b""
-        )
-        self.writer.write(
-            f"{method} {path} HTTP/1.1\r\n".encode() + self.head + extra + b"\r\n" + body
-        )
-        try:
-            status_line = await self.reader.readuntil(b"\r\n")
-            length = 0
-            while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
-                name, _, value = line.partition(b":")
-                if name.lower() == b"content-length":
-                    length = int(value)
-                elif name.lower() == b"transfer-encoding":
-                    raise RuntimeError("chunked response")
-            payload = await self.reader.readexactly(length) if length else b""
-        except BaseException:
-            await self.close()
-            raise
-        return int(status_line.split(b" ", 2)[1]), payload
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-
 async def heartbeats(ports: list[int], agents: list[tuple[str, str]], ips: list[str]) -> None:
     gate = asyncio.Semaphore(20)
 
     async def one(i: int, key: str) -> None:
         async with gate:
-            conn = AgentConnection(ports[i % len(ports)], key)
+            conn = Connection(ports[i % len(ports)], key)
             body = {"status": "working", "ip": ips[i], "stats": {"version": "bench"}}
             code, payload = await conn.request(
                 "POST", f"{API}/agents/heartbeat", json.dumps(body).encode()
@@ -651,7 +602,7 @@ async def http_dispatch(
     w0, w1 = start + warmup, start + warmup + duration
 
     async def agent(i: int, key: str) -> None:
-        conn = AgentConnection(ports[i % len(ports)], key)
+        conn = Connection(ports[i % len(ports)], key)
         rnd = random.Random(i)
         try:
             while time.perf_counter() < w1:

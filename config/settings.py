@@ -146,7 +146,7 @@ CACHES = {
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "config.channel_layer.RedisChannelLayer",
         "CONFIG": {
             "hosts": [REDIS_URL],
             "prefix": "watcher:asgi",

@@ -106,8 +106,7 @@ def start_server(log_path: Path, env: dict[str, str]) -> Server:
     port = free_port()
     log = open(log_path, "wb")  # noqa: SIM115 - the child keeps it open
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application",
-         "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+        [sys.executable, "-m", "config.server", "--host", "127.0.0.1", "--port", str(port)],
         cwd=BASE_DIR,
         env=env,
         stdout=log,

@@ -50,6 +50,9 @@ async def scenario(a: Server, b: Server, agent_id: str, key: str) -> dict[str, A
         on_a = await websockets.connect(
             a.ws(f"/ws/watcher?agent_id={agent_id}&api_key={key}"), proxy=None
         )
+        # The client offers compression and the server declines it (config/server.py: it
+        # cost ~90 KB per idle socket).
+        seen["extensions"] = on_a.response.headers.get("Sec-WebSocket-Extensions")
         response = await post_when_connected(
             http,
             f"{b.url}/api/v1/watcher/agents/{agent_id}/command",
@@ -109,6 +112,7 @@ def test_a_command_crosses_server_processes_and_its_ack_is_stored(agent, tmp_pat
     assert first.action == "reload_config" and first.ack_status == "ok"
     assert first.sent_by.username == "root" and first.acked_at is not None
     assert seen["old_close_code"] == 4002
+    assert seen["extensions"] is None  # permessage-deflate offered by the client, declined
     assert seen["broadcast"] == {"status": "ok", "command": "pause", "sent_to": 1}
     second = AgentCommand.objects.get(pk=seen["broadcast_message"]["command_id"])
     assert second.action == "pause" and second.status == CommandStatus.ACKED

@@ -210,12 +210,15 @@ def _new_command(agent: Agent, action: str, params: dict[str, Any], user: Any) -
 
 
 def _dispatch(commands: list[AgentCommand]) -> None:
-    transaction.on_commit(lambda: _remember(commands), robust=True)
-    batch: list[tuple[str, events.Payload]] = []
-    for command in commands:
-        batch.append((events.agent_group(command.agent_id), events.command_message(command)))
-        batch.append((events.LIVE_AGENTS_GROUP, events.command_event(command, "sent")))
+    # After commit, in this order: the agents' sockets first (the latency that matters), then
+    # the live pages, then the Redis mirror of the history.
+    batch: list[tuple[str, events.Payload]] = [
+        (events.agent_group(command.agent_id), events.command_message(command))
+        for command in commands
+    ]
+    batch += [(events.LIVE_AGENTS_GROUP, events.command_event(c, "sent")) for c in commands]
     events.send_events(batch)
+    transaction.on_commit(lambda: _remember(commands), robust=True)
 
 
 @transaction.atomic

@@ -1,0 +1,97 @@
+"""config/channel_layer.py: the two-round-trip group send, against real Redis.
+
+Each test uses its own key prefix, and compares with channels_redis's own layer where the
+behaviour must be the same (what members receive, capacity, expiry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+import pytest
+from channels_redis.core import RedisChannelLayer as LibraryLayer
+from django.conf import settings
+
+from config.channel_layer import RedisChannelLayer
+
+
+def layers(**config: object) -> tuple[RedisChannelLayer, LibraryLayer]:
+    options = {"hosts": [settings.REDIS_URL], "prefix": f"test-{secrets.token_hex(4)}", **config}
+    return RedisChannelLayer(**options), LibraryLayer(**options)
+
+
+async def drain(layer: LibraryLayer, channel: str) -> list[dict]:
+    received = []
+    while True:
+        try:
+            received.append(await asyncio.wait_for(layer.receive(channel), 0.3))
+        except TimeoutError:
+            return received
+
+
+async def test_group_members_receive_once_including_process_local_channels() -> None:
+    ours, library = layers()
+    # Two consumers of one process share a Redis key ("specific.X!"), a third is elsewhere.
+    local_a, local_b = await ours.new_channel(), await ours.new_channel()
+    remote = await library.new_channel()
+    outsider = await library.new_channel()
+    for channel in (local_a, local_b, remote):
+        await ours.group_add("g", channel)
+
+    await ours.group_send("g", {"type": "hello", "n": 1})
+
+    assert await drain(ours, local_a) == [{"type": "hello", "n": 1}]
+    assert await drain(ours, local_b) == [{"type": "hello", "n": 1}]
+    assert await drain(library, remote) == [{"type": "hello", "n": 1}]
+    assert await drain(library, outsider) == []
+    await ours.flush()
+    await library.flush()
+
+
+async def test_empty_group_is_a_no_op() -> None:
+    ours, _ = layers()
+    await ours.group_send("nobody", {"type": "hello"})
+    await ours.flush()
+
+
+@pytest.mark.parametrize("layer_index", [0, 1])
+async def test_capacity_and_message_expiry_match_the_library(layer_index: int) -> None:
+    """A full channel drops the message; once its oldest message expires it accepts again."""
+    layer = layers(capacity=2, expiry=2)[layer_index]
+    full, free = "full-channel", "free-channel"
+    for channel in (full, free):
+        await layer.group_add("g", channel)
+    await layer.send(full, {"type": "old", "n": 1})
+    await asyncio.sleep(1.5)
+    await layer.send(full, {"type": "old", "n": 2})  # keeps the channel's key alive
+
+    await layer.group_send("g", {"type": "new", "n": 3})  # full: dropped there only
+    assert [m["n"] for m in await drain(layer, free)] == [3]
+
+    await asyncio.sleep(1.6)  # message 1 is past the expiry now, message 2 is not
+    await layer.group_send("g", {"type": "new", "n": 4})
+    assert [m["n"] for m in await drain(layer, full)] == [2, 4]
+    await layer.flush()
+
+
+async def test_members_past_the_group_expiry_get_nothing() -> None:
+    ours, _ = layers(group_expiry=60)
+    stale, fresh = "stale-channel", "fresh-channel"
+    await ours.group_add("g", fresh)
+    connection = ours.connection(ours.consistent_hash("g"))
+    await connection.zadd(ours._group_key("g"), {stale: time.time() - 120})
+
+    await ours.group_send("g", {"type": "hello"})
+
+    assert await drain(ours, fresh) == [{"type": "hello"}]
+    assert await drain(ours, stale) == []
+    assert await connection.zrange(ours._group_key("g"), 0, -1) == [fresh.encode()]
+    await ours.flush()
+
+
+def test_settings_use_this_layer() -> None:
+    from channels.layers import get_channel_layer
+
+    assert isinstance(get_channel_layer(), RedisChannelLayer)
