@@ -70,3 +70,12 @@ def ensure_schedules(**kwargs: Any) -> None:
             "description": "Re-sends commands agents have not acknowledged; times out old ones.",
         },
     )
+    hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
+    PeriodicTask.objects.get_or_create(
+        name="watcher: prune command history",
+        defaults={
+            "task": "watcher.prune_command_history",
+            "interval": hourly,
+            "description": "Keeps the last 100 finished commands of each agent.",
+        },
+    )

@@ -44,3 +44,8 @@ def mark_offline_agents() -> list[str]:
 @shared_task(name="watcher.resend_commands", expires=9)
 def resend_commands() -> dict[str, int]:
     return commands.resend_unacked()
+
+
+@shared_task(name="watcher.prune_command_history", expires=3500)
+def prune_command_history() -> int:
+    return commands.prune_history()

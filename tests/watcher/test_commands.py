@@ -236,6 +236,38 @@ def test_the_resend_task_is_scheduled() -> None:
     assert 10 <= task.interval.every <= 15 and task.enabled
 
 
+def test_each_agent_keeps_its_last_100_finished_commands_and_every_open_one(make_agent) -> None:
+    busy, quiet = make_agent("busy"), make_agent("quiet")
+    start = timezone.now() - dt.timedelta(days=1)
+
+    def command(agent, minutes: int, status: str) -> AgentCommand:
+        return AgentCommand(
+            agent=agent.agent,
+            action="resume",
+            status=status,
+            created_at=start + dt.timedelta(minutes=minutes),
+        )
+
+    # busy: 2 old open commands, then 110 acknowledged ones; quiet: 3 acknowledged ones.
+    old_open = AgentCommand.objects.bulk_create(
+        [command(busy, 0, CommandStatus.SENT), command(busy, 1, CommandStatus.PENDING)]
+    )
+    acked = AgentCommand.objects.bulk_create(
+        [command(busy, 10 + i, CommandStatus.ACKED) for i in range(110)]
+    )
+    AgentCommand.objects.bulk_create([command(quiet, i, CommandStatus.ACKED) for i in range(3)])
+
+    assert commands.prune_history(batch=4) == 10  # batches smaller than the work
+    kept = set(AgentCommand.objects.filter(agent=busy.agent).values_list("pk", flat=True))
+    assert kept == {c.pk for c in old_open} | {c.pk for c in acked[10:]}
+    assert AgentCommand.objects.filter(agent=quiet.agent).count() == 3
+    assert commands.prune_history() == 0
+
+    ensure_schedules()
+    task = PeriodicTask.objects.get(task="watcher.prune_command_history")
+    assert task.enabled and task.interval.every == 1 and task.interval.period == "hours"
+
+
 # --- live agent events: heartbeat, panic, offline, back online -----------------------------
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from watcher.models import (
@@ -312,3 +313,28 @@ def resend_unacked(now: dt.datetime | None = None) -> dict[str, int]:
             batch.append((events.LIVE_AGENTS_GROUP, events.command_event(command, "resent")))
     events.send_events(batch)
     return {"resent": resent, "timed_out": timed_out}
+
+
+def prune_history(keep: int = COMMAND_HISTORY_SIZE, batch: int = 5000) -> int:
+    """Delete each agent's finished commands beyond its newest ``keep``; the number deleted.
+
+    SPEC §7 keeps the last 100 commands of each agent. Open commands (sent, not yet ACKed or
+    timed out) are never deleted here: the re-send task still needs them.
+    """
+    ranked = (
+        AgentCommand.objects.exclude(status__in=OPEN_COMMAND_STATUSES)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("agent_id")],
+                order_by=[F("created_at").desc(), F("pk").desc()],
+            )
+        )
+        .filter(rank__gt=keep)
+    )
+    deleted = 0
+    while ids := list(ranked.values_list("pk", flat=True)[:batch]):
+        deleted += AgentCommand.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        log.info("command history pruned", extra={"deleted": deleted})
+    return deleted
