@@ -997,9 +997,10 @@ def run_profile(opts: argparse.Namespace, tmp: Path) -> None:
 
     loop(min(200, opts.profile))  # warm-up: imports, caches
     counts.clear()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     pairs = loop(opts.profile)
     plain = pairs / (time.perf_counter() - started)
+    cpu_ms = (time.process_time() - cpu) * 1e3 / max(1, pairs)
     per_pair = {k: v / max(1, pairs) for k, v in counts.most_common()}
     prof = cProfile.Profile()
     started = time.perf_counter()
@@ -1013,7 +1014,10 @@ def run_profile(opts: argparse.Namespace, tmp: Path) -> None:
         f"(statuses {dict(statuses)}; connection "
         f"{'kept' if keep else 'closed after each request, as in production'})"
     )
-    print(f"  without profiler: {plain:,.0f} pairs/s = {1e3 / plain:.2f} ms per pair, one core")
+    print(
+        f"  without profiler: {plain:,.0f} pairs/s = {1e3 / plain:.2f} ms per pair, one core; "
+        f"{cpu_ms:.2f} ms of this process's CPU per pair"
+    )
     print(
         f"  SQL statements per pair: {sum(per_pair.values()):.1f}  ("
         + ", ".join(f"{k} {v:.1f}" for k, v in per_pair.items())

@@ -11,6 +11,7 @@ the same WSGI handler through Django's test client. bench/dispatch.py measures t
 
 from __future__ import annotations
 
+import importlib
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -25,6 +26,11 @@ from django.conf import settings  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 from config.wsgi_bridge import WSGIBridge  # noqa: E402
+
+# Import the URLconf (views, services, the parser's rules) while the worker starts, not during
+# the first requests: without bytecode caches that took 0.7 s of CPU per worker, on the request
+# threads of the first reports (bench/dispatch.py under py-spy).
+importlib.import_module(settings.ROOT_URLCONF)
 
 # The Origin check is per route (config/routing.py): agents are not browsers and send no Origin.
 application = ProtocolTypeRouter(

@@ -36,6 +36,7 @@ from parser.models import (
     ParseJob,
     Prompt,
 )
+from parser.rules import parse_rules
 from parser.types import Marketplace, ParsedCard, ParseError, ParseErrorCode
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,6 @@ def parse_with(
 
 
 def _run_rules(raw_text: str, marketplace: str, sku: str) -> ParsedCard:
-    from parser.rules import parse_rules
-
     return parse_rules(raw_text, marketplace, sku)
 
 

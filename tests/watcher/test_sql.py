@@ -110,3 +110,24 @@ def test_insert_refuses_a_row_with_a_primary_key() -> None:
     with pytest.raises(ValueError, match="new rows"):
         sql.insert(row)
     assert not PriceHistory.objects.filter(pk=10**9).exists()
+
+
+def test_statements_pass_through_django_like_orm_queries() -> None:
+    """Errors come out as django.db exceptions and execute wrappers see every statement, on
+    PostgreSQL too, where these statements bind their parameters on the server."""
+    from django.db import IntegrityError, connection
+
+    agent, other = AgentFactory(), AgentFactory()
+    seen: list[str] = []
+
+    def spy(execute, sql_text, params, many, context):
+        seen.append(sql_text.split(None, 1)[0])
+        return execute(sql_text, params, many, context)
+
+    reason = "страница " * 50
+    with connection.execute_wrapper(spy):
+        assert sql.update(Agent, {"panic_reason": reason}, {"id": agent.pk}) == 1
+        assert sql.get_one(Agent, "api_key_prefix", agent.api_key_prefix).panic_reason == reason
+        with pytest.raises(IntegrityError), transaction.atomic():
+            sql.update(Agent, {"name": agent.name}, {"id": other.pk})  # names are unique
+    assert [s for s in seen if s != "BEGIN"] == ["UPDATE", "SELECT", "UPDATE"]  # SQLite: BEGIN
