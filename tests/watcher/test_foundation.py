@@ -152,3 +152,37 @@ def test_the_openapi_schema_is_valid_without_warnings(tmp_path: Path) -> None:
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     text = out.read_text()
     assert "agentApiKey" in text and "/api/v1/watcher/tasks/next" in text
+
+
+HTTPS_PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps([s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
+    "s.SECURE_HSTS_SECONDS]))"
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, [False, False, False, 0]),
+        ({"HTTPS_ONLY": "true", "SECURE_HSTS_SECONDS": "3600"}, [True, True, True, 3600]),
+    ],
+)
+def test_https_only_is_one_switch(tmp_path: Path, extra: dict, expected: list) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HTTPS_", "SECURE_"))}
+    env.update(extra, DJANGO_SETTINGS_MODULE="config.settings")
+    out = subprocess.run(
+        [sys.executable, "-c", HTTPS_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+        check=True, timeout=60,
+    )  # fmt: skip
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
+
+
+@pytest.mark.django_db
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_https_only_redirects_plain_http_but_not_the_health_check(client) -> None:
+    response = client.get("/admin/login/")
+    assert response.status_code == 301
+    assert response["Location"] == "https://testserver/admin/login/"
+    assert client.get("/admin/login/", secure=True).status_code == 200
+    assert client.get("/api/v1/watcher/health").status_code == 200
