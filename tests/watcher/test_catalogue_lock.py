@@ -90,3 +90,46 @@ def test_generation_in_chunks_creates_and_queues_every_task_once(monkeypatch) ->
     again = generator.generate_tasks()
     assert again.total_created == 0
     assert sum(queues.lengths().values()) == 8
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer anyway")
+def test_a_second_generation_waits_for_the_first_and_finds_the_night_done(monkeypatch) -> None:
+    from watcher.services import queues
+
+    SubscriptionFactory.create_batch(3)
+    rebuilds: list[int] = []
+    monkeypatch.setattr(queues, "rebuild", lambda: rebuilds.append(1))
+    # The first run has committed its rows and is still pushing their ids to Redis.
+    pushing, finish_push = threading.Event(), threading.Event()
+    real_push = queues.push
+
+    def slow_push(rows):
+        pushing.set()
+        finish_push.wait(30)
+        return real_push(rows)
+
+    results: dict[str, generator.GenerationResult] = {}
+
+    def run(name: str) -> None:
+        try:
+            results[name] = generator.generate_tasks()
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(queues, "push", slow_push)
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    assert pushing.wait(30)
+    monkeypatch.setattr(queues, "push", real_push)
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+    second.join(1.0)
+    assert second.is_alive()  # waits for the first run instead of rebuilding the queues
+    finish_push.set()
+    first.join(30)
+    second.join(30)
+    assert results["first"].total_created == 3 and results["second"].total_created == 0
+    assert rebuilds == []
+    assert sum(queues.lengths().values()) == 3
+    # The lock went with the runs: a third one gets it at once.
+    assert generator.generate_tasks().total_created == 0

@@ -11,10 +11,12 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from parser.types import Marketplace
@@ -141,6 +143,35 @@ def catalogue_row_deleting(sender: type, instance: Subscription | Competitor, **
     Task.objects.filter(**{field: instance.pk}).delete()
 
 
+# One generation at a time (the beat's and an operator's "generate now" may overlap): the later
+# run waits, then finds the night done. Run side by side, the run that finished first would see
+# the other's ids not yet pushed and rebuild every queue for nothing. A session-level advisory
+# lock, so a crashed run's lock goes with its connection; SQLite runs one writer at a time.
+GENERATION_LOCK = 0x5741_5447  # "WATG"
+
+
+@contextmanager
+def one_generation_at_a_time() -> Iterator[None]:
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [GENERATION_LOCK])
+    try:
+        yield
+    finally:
+        # The connection goes back to the pool afterwards: it must not keep the lock.
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [GENERATION_LOCK])
+        except DatabaseError:
+            # A broken connection or transaction: close it for real, and the lock goes too.
+            log.exception("could not release the generation lock; closing the connection")
+            if connection.connection is not None:
+                connection.connection.close()
+            connection.close()
+
+
 # Subscriptions per INSERT: about 10⁵ tasks with 9 competitors each.
 CHUNK_SUBSCRIPTIONS = 10_000
 
@@ -162,6 +193,11 @@ def generate_tasks(day: dt.date | None = None) -> GenerationResult:
     chunks behind, and running it again completes the night.
     """
     day = day or timezone.localdate()
+    with one_generation_at_a_time():
+        return _generate(day)
+
+
+def _generate(day: dt.date) -> GenerationResult:
     result = GenerationResult(day=day)
     with transaction.atomic():
         lock_catalogue(shared=False)
