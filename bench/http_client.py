@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+
+IDLE_CLOSE = 4.5  # seconds; uvicorn's --timeout-keep-alive is 5
 
 
 class Connection:
@@ -17,18 +20,20 @@ class Connection:
 
     def __init__(self, port: int, token: str) -> None:
         self.port = port
+        self.last_used = 0.0
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n".encode()
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        reused = self.writer is not None
+        idle = time.monotonic() - self.last_used if self.writer is not None else 0.0
         try:
             return await self._request(method, path, body)
         except asyncio.IncompleteReadError as error:
-            # The server closed the idle keep-alive connection (uvicorn: after 5 s) before it
-            # read the request: send it again on a new connection, once.
-            if not (reused and not error.partial):
+            # uvicorn closes a keep-alive connection idle for 5 s: a request sent on it gets no
+            # answer at all. Send it again on a new connection, once; anything else (a server
+            # that read the request and died) is the caller's error.
+            if error.partial or not (method == "GET" or idle >= IDLE_CLOSE):
                 raise
         return await self._request(method, path, body)
 
@@ -36,6 +41,7 @@ class Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
+        self.last_used = time.monotonic()
         extra = (
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
             if method == "POST"

@@ -7,7 +7,8 @@ messages is slow when using groups"). Every command to an agent and every live-p
 group send, so they add up on the command round trip that bench/ws.py measures.
 
 This subclass does the same work in two trips: one pipeline for the member list, then one Lua
-script per Redis shard that drops the expired messages and pushes the message. The stored data
+script per Redis shard (registered once, then run by its SHA) that drops the expired messages
+and pushes the message. The stored data
 (keys, message encoding, capacities, expiries) is the library's own, so consumers receive
 through the unchanged ``receive``; tests/test_channel_layer.py checks it against the library.
 """
@@ -45,6 +46,8 @@ return over_capacity
 
 
 class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
+    _group_send_script: Any = None  # registered once: later sends go by EVALSHA
+
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every channel of ``group`` (at most once, over capacity: dropped)."""
         assert self.require_valid_group_name(group), "Group name not valid"
@@ -60,12 +63,14 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         by_connection, messages, capacities = self._map_channel_keys_to_connection(
             channel_names, message
         )
+        if self._group_send_script is None:
+            self._group_send_script = connection.register_script(GROUP_SEND_LUA)
         for index, channel_keys in by_connection.items():
             now = time.time()
             args = [messages[k] for k in channel_keys] + [capacities[k] for k in channel_keys]
             args += [now, int(now) - int(self.expiry), self.expiry]
-            over_capacity = await self.connection(index).eval(
-                GROUP_SEND_LUA, len(channel_keys), *channel_keys, *args
+            over_capacity = await self._group_send_script(
+                keys=channel_keys, args=args, client=self.connection(index)
             )
             if over_capacity > 0:
                 logger.info(

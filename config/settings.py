@@ -42,12 +42,13 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Served over HTTPS only (a TLS-terminating proxy in front, docs/production.md): cookies are
 # sent over HTTPS only and plain-HTTP requests are redirected, except the health check that
-# container probes make on loopback. HSTS is a separate, deliberate choice: browsers remember it.
-# Whether a request came over HTTPS is what uvicorn took from the proxy's X-Forwarded-Proto.
+# container probes make on loopback and the metrics Prometheus scrapes inside the network.
+# HSTS is a separate, deliberate choice: browsers remember it. Whether a request came over
+# HTTPS is what uvicorn took from the proxy's X-Forwarded-Proto.
 HTTPS_ONLY = env.bool("HTTPS_ONLY", default=False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS_ONLY
 SECURE_SSL_REDIRECT = HTTPS_ONLY
-SECURE_REDIRECT_EXEMPT = [r"^api/v1/watcher/health$"]
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/watcher/health$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 

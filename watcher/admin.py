@@ -51,6 +51,7 @@ from watcher.models import (
 )
 from watcher.services import agents as agent_service
 from watcher.services import generator, operations
+from watcher.services.errors import Conflict
 
 EMPTY = "—"
 FILE_FORMATS = [base_formats.CSV, base_formats.XLSX]
@@ -777,7 +778,18 @@ class TaskAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         if not self.has_generate_permission(request):
             raise PermissionDenied
-        result = generator.generate_tasks()
+        try:
+            result = generator.generate_tasks(wait=False)
+        except Conflict:
+            self.message_user(
+                request,
+                gettext(
+                    "A task generation is already running (the nightly one or another "
+                    "person's). Its tasks appear in the list as it goes; try again when it ends."
+                ),
+                messages.WARNING,
+            )
+            return redirect("admin:watcher_task_changelist")
         per_marketplace = ", ".join(
             f"{Marketplace(mp).label}: {n}" for mp, n in result.created.items() if n
         )

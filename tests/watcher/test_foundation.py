@@ -186,3 +186,4 @@ def test_https_only_redirects_plain_http_but_not_the_health_check(client) -> Non
     assert response["Location"] == "https://testserver/admin/login/"
     assert client.get("/admin/login/", secure=True).status_code == 200
     assert client.get("/api/v1/watcher/health").status_code == 200
+    assert client.get("/metrics").status_code != 301  # Prometheus scrapes over plain HTTP

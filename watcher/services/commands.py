@@ -332,9 +332,10 @@ def prune_history(keep: int = COMMAND_HISTORY_SIZE, batch: int = 5000) -> int:
         )
         .filter(rank__gt=keep)
     )
+    ids = list(ranked.values_list("pk", flat=True))  # one ranking, then deletes in batches
     deleted = 0
-    while ids := list(ranked.values_list("pk", flat=True)[:batch]):
-        deleted += AgentCommand.objects.filter(pk__in=ids).delete()[0]
+    for start in range(0, len(ids), batch):
+        deleted += AgentCommand.objects.filter(pk__in=ids[start : start + batch]).delete()[0]
     if deleted:
         log.info("command history pruned", extra={"deleted": deleted})
     return deleted

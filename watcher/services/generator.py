@@ -22,6 +22,7 @@ from django.utils import timezone
 from parser.types import Marketplace
 from watcher.models import PRODUCT_URLS, Competitor, Subscription, Task, TaskOutcome, TaskStatus
 from watcher.services import queues
+from watcher.services.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +152,18 @@ GENERATION_LOCK = 0x5741_5447  # "WATG"
 
 
 @contextmanager
-def one_generation_at_a_time() -> Iterator[None]:
+def one_generation_at_a_time(*, wait: bool = True) -> Iterator[None]:
+    """Hold the generation lock; ``wait=False``: ``Conflict`` if another run holds it."""
     if connection.vendor != "postgresql":
         yield
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [GENERATION_LOCK])
+        if wait:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [GENERATION_LOCK])
+        else:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [GENERATION_LOCK])
+            if not cursor.fetchone()[0]:
+                raise Conflict("A task generation is already running.")
     try:
         yield
     finally:
@@ -184,16 +191,19 @@ def _id_ranges(size: int) -> list[tuple[int, int]]:
     return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
 
 
-def generate_tasks(day: dt.date | None = None) -> GenerationResult:
+def generate_tasks(day: dt.date | None = None, *, wait: bool = True) -> GenerationResult:
     """Build the night's tasks for ``day`` (default: today, local time) and queue them.
 
     The night is inserted in chunks of subscriptions, each committed on its own; while the
     database inserts one chunk, a thread pushes the ids of the chunk before it to Redis (ids
     reach Redis only once their rows are committed). A run that stops half-way leaves whole
     chunks behind, and running it again completes the night.
+
+    One run at a time: with ``wait=False`` (a person clicking in the admin) a run already going
+    raises ``Conflict`` instead of holding the request until it ends.
     """
     day = day or timezone.localdate()
-    with one_generation_at_a_time():
+    with one_generation_at_a_time(wait=wait):
         return _generate(day)
 
 

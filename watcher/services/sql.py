@@ -39,9 +39,10 @@ def _cursor() -> Any:
     ORM queries with more than 65,535 parameters keep working): psycopg then quotes every value
     into the SQL text in Python, 6 % of the server's CPU on the agent hot path (py-spy). These
     few statements have a handful of parameters each, so they send them apart from the text
-    (libpq does it in C, and psycopg prepares a statement it sees often). The cursor is wrapped
-    as Django wraps its own: errors come out as ``django.db`` exceptions, execute wrappers and
-    query logging apply.
+    (libpq does it in C; nothing is prepared: Django leaves psycopg's ``prepare_threshold``
+    off). The cursor is wrapped as Django wraps its own (``_prepare_cursor``, checked by
+    tests/watcher/test_sql.py on upgrades): errors come out as ``django.db`` exceptions, execute
+    wrappers and query logging apply, the logged SQL showing ``$1`` placeholders.
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
