@@ -49,33 +49,38 @@ def ensure_schedules(**kwargs: Any) -> None:
             "description": "Builds tonight's scraping tasks and fills the ready queues.",
         },
     )
-    minute_interval, _ = IntervalSchedule.objects.get_or_create(
-        every=60, period=IntervalSchedule.SECONDS
-    )
-    for name, task in (
-        ("watcher: reap expired leases", "watcher.reap_expired_leases"),
-        ("watcher: mark silent agents offline", "watcher.mark_offline_agents"),
+    seconds, hours = IntervalSchedule.SECONDS, IntervalSchedule.HOURS
+    for name, task, every, period, description in (
+        (
+            "watcher: reap expired leases",
+            "watcher.reap_expired_leases",
+            60,
+            seconds,
+            "Puts the tasks of agents that stopped reporting back in the queue.",
+        ),
+        (
+            "watcher: mark silent agents offline",
+            "watcher.mark_offline_agents",
+            60,
+            seconds,
+            "Marks agents without a recent heartbeat offline and tells the admins.",
+        ),
+        (
+            "watcher: re-send unacknowledged commands",
+            "watcher.resend_commands",
+            10,
+            seconds,
+            "Re-sends commands agents have not acknowledged; times out old ones.",
+        ),
+        (
+            "watcher: prune command history",
+            "watcher.prune_command_history",
+            1,
+            hours,
+            "Keeps the last 100 finished commands of each agent.",
+        ),
     ):
+        interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=period)
         PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "interval": minute_interval}
+            name=name, defaults={"task": task, "interval": interval, "description": description}
         )
-    ten_seconds, _ = IntervalSchedule.objects.get_or_create(
-        every=10, period=IntervalSchedule.SECONDS
-    )
-    PeriodicTask.objects.get_or_create(
-        name="watcher: re-send unacknowledged commands",
-        defaults={
-            "task": "watcher.resend_commands",
-            "interval": ten_seconds,
-            "description": "Re-sends commands agents have not acknowledged; times out old ones.",
-        },
-    )
-    hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
-    PeriodicTask.objects.get_or_create(
-        name="watcher: prune command history",
-        defaults={
-            "task": "watcher.prune_command_history",
-            "interval": hourly,
-            "description": "Keeps the last 100 finished commands of each agent.",
-        },
-    )
