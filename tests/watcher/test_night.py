@@ -101,3 +101,35 @@ def test_a_whole_night_through_the_api(make_agent) -> None:
     assert stats["total_queued"] == 0 and stats["total_in_progress"] == 0
     assert stats["total_completed_today"] == completed.count()
     assert stats["total_failed_today"] == total - completed.count()
+
+
+def test_migrate_creates_the_periodic_tasks_and_keeps_an_operators_edits(settings) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    from watcher.schedules import ensure_schedules
+
+    ensure_schedules()  # what the post_migrate hook runs
+    by_task = {t.task: t for t in PeriodicTask.objects.select_related("crontab", "interval")}
+    nightly = by_task["watcher.generate_daily_tasks"]
+    hour, minute = settings.WATCHER_TASK_GENERATION_TIME.split(":")
+    assert (nightly.crontab.hour, nightly.crontab.minute) == (str(int(hour)), str(int(minute)))
+    assert str(nightly.crontab.timezone) == settings.TIME_ZONE and nightly.enabled
+    every = {
+        "watcher.reap_expired_leases": (60, "seconds"),
+        "watcher.mark_offline_agents": (60, "seconds"),
+        "watcher.resend_commands": (10, "seconds"),
+        "watcher.prune_command_history": (1, "hours"),
+    }
+    for task, (n, period) in every.items():
+        assert (by_task[task].interval.every, by_task[task].interval.period) == (n, period)
+        assert by_task[task].description and by_task[task].enabled
+
+    # An operator moves the night to 22:00 and pauses the pruning; the next migrate keeps it.
+    nightly.crontab.hour = "22"
+    nightly.crontab.save()
+    PeriodicTask.objects.filter(task="watcher.prune_command_history").update(enabled=False)
+    count = PeriodicTask.objects.count()
+    ensure_schedules()
+    assert PeriodicTask.objects.count() == count
+    assert PeriodicTask.objects.get(task="watcher.generate_daily_tasks").crontab.hour == "22"
+    assert not PeriodicTask.objects.get(task="watcher.prune_command_history").enabled
