@@ -107,6 +107,8 @@
     if (!historyBody || !card || cmd.agent_id !== card.dataset.agentId) return;
     let row = historyBody.querySelector(`tr[data-command-id="${cmd.id}"]`);
     if (!row) {
+      const empty = document.getElementById("command-history-empty");
+      if (empty) empty.hidden = true;
       row = document.createElement("tr");
       row.dataset.commandId = cmd.id;
       if (prepend) historyBody.prepend(row);

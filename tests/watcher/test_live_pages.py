@@ -85,6 +85,13 @@ def test_the_detail_page_has_commands_for_admins_and_the_history(agent) -> None:
     assert "csrfmiddlewaretoken" in body
     history = page_json(body, "command-history-data")
     assert [(c["action"], c["status"]) for c in history] == [("stop", "sent"), ("pause", "acked")]
+    assert '<p class="muted" id="command-history-empty" hidden>' in body
+
+
+def test_an_agent_without_commands_says_so(agent) -> None:
+    body = logged_in(is_staff=True).get(f"/live/agents/{agent.id}/").content.decode()
+    assert page_json(body, "command-history-data") == []
+    assert '<p class="muted" id="command-history-empty">' in body
 
 
 def test_staff_who_are_not_admins_see_no_command_buttons(agent) -> None:
