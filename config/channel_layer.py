@@ -8,9 +8,9 @@ group send, so they add up on the command round trip that bench/ws.py measures.
 
 This subclass does the same work in two trips: one pipeline for the member list, then one Lua
 script per Redis shard (registered once, then run by its SHA) that drops the expired messages
-and pushes the message. The stored data
-(keys, message encoding, capacities, expiries) is the library's own, so consumers receive
-through the unchanged ``receive``; tests/test_channel_layer.py checks it against the library.
+and pushes the message. The stored data (keys, message encoding, capacities, expiries) is the
+library's own, so consumers receive through the unchanged ``receive``;
+tests/test_channel_layer.py checks it against the library.
 """
 
 from __future__ import annotations
