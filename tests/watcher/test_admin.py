@@ -340,34 +340,16 @@ def test_it_generates_tonights_tasks_from_the_changelist(admin_client: Client) -
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite runs one writer at a time")
 def test_generate_now_during_a_running_generation_says_so_at_once(admin_client: Client) -> None:
-    import threading
-
+    from tests.threads import held_in_another_thread
     from watcher.services import generator
 
     SubscriptionFactory()
-    holding, release = threading.Event(), threading.Event()
-
-    def other_run() -> None:  # e.g. the nightly generation, in another process
-        from django.db import connection as thread_connection
-
-        try:
-            with generator.one_generation_at_a_time():
-                holding.set()
-                release.wait(30)
-        finally:
-            thread_connection.close()
-
-    thread = threading.Thread(target=other_run)
-    thread.start()
-    try:
-        assert holding.wait(30)
+    # Another run (e.g. the nightly generation, in another process) holds the lock.
+    with held_in_another_thread(generator.one_generation_at_a_time):
         response = admin_client.post(reverse("admin:watcher_task_generate"), follow=True)
         assert response.status_code == 200
         assert [m.level_tag for m in response.context["messages"]] == ["warning"]
         assert not Task.objects.exists()
-    finally:
-        release.set()
-        thread.join(30)
     admin_client.post(reverse("admin:watcher_task_generate"))
     assert Task.objects.count() == 1
 

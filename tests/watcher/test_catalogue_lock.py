@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import pytest
 from django.db import OperationalError, connection, transaction
 
 from tests.factories import CompetitorFactory, SubscriptionFactory, TaskFactory
+from tests.threads import held_in_another_thread
 from watcher.models import Competitor, Subscription, Task
 from watcher.services import generator
 
@@ -48,29 +51,19 @@ def test_lock_catalogue_needs_a_transaction() -> None:
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer anyway")
 def test_a_delete_waits_for_a_running_generation() -> None:
     sub = SubscriptionFactory()
-    locked, release = threading.Event(), threading.Event()
 
-    def generation() -> None:
-        try:
-            with transaction.atomic():
-                generator.lock_catalogue(shared=False)
-                locked.set()
-                release.wait(30)
-        finally:
-            connection.close()
+    @contextlib.contextmanager
+    def generation() -> Iterator[None]:
+        with transaction.atomic():
+            generator.lock_catalogue(shared=False)
+            yield
 
-    thread = threading.Thread(target=generation)
-    thread.start()
-    try:
-        assert locked.wait(30)
+    with held_in_another_thread(generation):
         with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = '200ms'")
             sub.delete()
         assert Subscription.objects.filter(pk=sub.pk).exists()  # nothing changed
-    finally:
-        release.set()
-        thread.join(30)
     Subscription.objects.get(pk=sub.pk).delete()
     assert not Subscription.objects.filter(pk=sub.pk).exists()
 
