@@ -12,7 +12,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from tests.factories import AgentFactory, SubscriptionFactory, TaskFactory
-from watcher.models import Agent, AgentStatus, PriceHistory, Task, TaskStatus
+from watcher.models import Agent, AgentCommand, AgentStatus, PriceHistory, Task, TaskStatus
 from watcher.services import sql
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,9 +107,65 @@ def test_insert_matches_orm_create() -> None:
 def test_insert_refuses_a_row_with_a_primary_key() -> None:
     sub = SubscriptionFactory()
     row = PriceHistory(id=10**9, subscription=sub, sku="1", marketplace="ozon", brand="b")
-    with pytest.raises(ValueError, match="new rows"):
+    with pytest.raises(ValueError, match="auto primary key"):
         sql.insert(row)
     assert not PriceHistory.objects.filter(pk=10**9).exists()
+
+
+def test_insert_with_a_primary_key_from_a_default_matches_orm_save() -> None:
+    """AgentCommand's UUID primary key comes from its default, not from the database."""
+    from django.contrib.auth.models import User
+
+    agent = AgentFactory()
+    user = User.objects.create_user("operator")
+    now = timezone.now()
+    values = {
+        "agent": agent,
+        "action": "reload_config",
+        "params": {"n": [1, "два"]},
+        "sent_by": user,
+        "status": "sent",
+        "sent_at": now,
+        "attempts": 1,
+        "timeout_at": now + dt.timedelta(seconds=30),
+    }
+    fast = sql.insert(AgentCommand(**values))
+    assert fast._state.adding is False
+    reference = AgentCommand(**values)
+    reference.save(force_insert=True)
+    stored = AgentCommand.objects.get(pk=fast.pk)
+    exclude = ["id", "created_at"]
+    assert model_to_dict(stored, exclude=exclude) == model_to_dict(reference, exclude=exclude)
+    assert stored.params == {"n": [1, "два"]} and stored.ack_status == ""  # model default
+    with pytest.raises(ValueError, match="needs the primary key"):
+        sql.insert(AgentCommand(id=None, agent=agent, action="stop"))
+    assert AgentCommand.objects.count() == 2
+
+
+def test_update_with_in_conditions() -> None:
+    agent = AgentFactory()
+    rows = [
+        AgentCommand.objects.create(agent=agent, action="stop", status=s) for s in ("sent", "acked")
+    ]
+    open_statuses = {"status__in": ["pending", "sent"]}
+    assert (
+        sql.update_returning(AgentCommand, {"ack_status": "x"}, {"id": rows[1].pk, **open_statuses})
+        is None
+    )
+    done = sql.update_returning(
+        AgentCommand, {"ack_status": "ok"}, {"id": rows[0].pk, **open_statuses}
+    )
+    assert done is not None and done.ack_status == "ok" and done.agent_id == agent.pk
+    assert (
+        sql.update(AgentCommand, {"ack_status": "y"}, {"agent": agent.pk, "status__in": ["acked"]})
+        == 1
+    )
+    assert sorted(AgentCommand.objects.values_list("ack_status", flat=True)) == ["ok", "y"]
+    with pytest.raises(ValueError, match="empty list"):
+        sql.update(AgentCommand, {"ack_status": "z"}, {"status__in": []})
+    with pytest.raises(ValueError, match="only exact matches"):
+        sql.update(AgentCommand, {"ack_status": "z"}, {"status__startswith": "s"})
+    assert sorted(AgentCommand.objects.values_list("ack_status", flat=True)) == ["ok", "y"]
 
 
 def test_statements_pass_through_django_like_orm_queries() -> None:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -283,7 +283,9 @@ class AgentCommandView(APIView):
         examples=[COMMAND_EXAMPLE],
     )
     def post(self, request: Request, agent_id: str) -> Response:
-        agent = get_object_or_404(Agent, pk=agent_id)
+        agent = agents.get_agent(agent_id)
+        if agent is None:
+            raise NotFound()
         serializer = s.CommandRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -122,11 +122,36 @@ def get_one(model: type[M], field: str, value: Any, *, lock: bool = False) -> M 
     return _fetch_one(model, sql, [prep(model, field, value)])
 
 
+# A ``where`` of the update helpers maps a field name to a value (``=``), or ``name__in`` to a
+# non-empty list of values (``IN``). Its shape, each name with the length of its list (None for
+# ``=``), is part of the cached statement's key; the values are parameters.
+WhereShape = tuple[tuple[str, int | None], ...]
+
+
+def _where(model: type[models.Model], where: dict[str, Any]) -> tuple[WhereShape, list[Any]]:
+    shape: list[tuple[str, int | None]] = []
+    params: list[Any] = []
+    for key, value in where.items():
+        name, _, lookup = key.partition("__")
+        if lookup == "in":
+            values = list(value)
+            if not values:
+                raise ValueError(f"{key}: an empty list matches nothing")
+            shape.append((name, len(values)))
+            params += [prep(model, name, v) for v in values]
+        elif lookup:
+            raise ValueError(f"{key}: only exact matches and __in are supported")
+        else:
+            shape.append((name, None))
+            params.append(prep(model, name, value))
+    return tuple(shape), params
+
+
 @cache
 def _update_sql(
     model: type[models.Model],
     names: tuple[str, ...],
-    where: tuple[str, ...],
+    where: WhereShape,
     increment: tuple[str, ...],
     vendor: str,
 ) -> str:
@@ -137,13 +162,18 @@ def _update_sql(
 def _update_clause(
     model: type[models.Model],
     names: tuple[str, ...],
-    where: tuple[str, ...],
+    where: WhereShape,
     increment: tuple[str, ...] = (),
 ) -> str:
     """``UPDATE table SET name = %s, …, counter = counter + 1 WHERE name = %s AND …``."""
     assignments = [f"{_column(model, n)} = %s" for n in names]
     assignments += [f"{_column(model, n)} = {_column(model, n)} + 1" for n in increment]
-    conditions = " AND ".join(f"{_column(model, n)} = %s" for n in where)
+    conditions = " AND ".join(
+        f"{_column(model, n)} = %s"
+        if size is None
+        else f"{_column(model, n)} IN ({', '.join(['%s'] * size)})"
+        for n, size in where
+    )
     return f"UPDATE {_q(model._meta.db_table)} SET {', '.join(assignments)} WHERE {conditions}"
 
 
@@ -156,9 +186,9 @@ def update_returning(
     """``UPDATE … SET values, increment += 1 WHERE where … RETURNING`` the row, or None when no
     row matched. One statement, so the conditional update and the read of its result cannot be
     told apart by a concurrent writer. ``where`` should match one row at most."""
-    sql = _update_sql(model, tuple(values), tuple(where), increment, connection.vendor)
-    params = [prep(model, n, v) for n, v in values.items()]
-    params += [prep(model, n, v) for n, v in where.items()]
+    shape, where_params = _where(model, where)
+    sql = _update_sql(model, tuple(values), shape, increment, connection.vendor)
+    params = [prep(model, n, v) for n, v in values.items()] + where_params
     return _fetch_one(model, sql, params)
 
 
@@ -176,18 +206,21 @@ def _insert_sql(model: type[models.Model], vendor: str) -> tuple[str, tuple[Any,
 
 
 def insert(obj: M) -> M:
-    """Insert a new ``obj`` (its auto primary key unset) as ``obj.save()`` would, and return it
-    with its primary key. Field defaults were applied when ``obj`` was constructed;
-    ``pre_save`` runs here (``auto_now_add`` and the like)."""
+    """Insert a new ``obj`` as ``obj.save(force_insert=True)`` would, and return it with its
+    primary key: an auto primary key is left unset and comes back from the database; any other
+    (a UUID default, say) is set already. Field defaults were applied when ``obj`` was
+    constructed; ``pre_save`` runs here (``auto_now_add`` and the like)."""
     model = type(obj)
     meta = model._meta
-    if meta.auto_field is None or getattr(obj, meta.auto_field.attname) is not None:
-        raise ValueError(f"{model.__name__}: insert() is for new rows with an auto primary key")
+    if meta.auto_field is not None and getattr(obj, meta.auto_field.attname) is not None:
+        raise ValueError(f"{model.__name__}: insert() leaves the auto primary key to the database")
+    if meta.auto_field is None and obj.pk is None:
+        raise ValueError(f"{model.__name__}: insert() needs the primary key set")
     sql, fields = _insert_sql(model, connection.vendor)
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     with _cursor() as cursor:
         cursor.execute(sql, params)
-        returned = cursor.fetchone()
+        returned = cursor.fetchone() if meta.db_returning_fields else None
     for field, value in zip(meta.db_returning_fields, returned or (), strict=False):
         setattr(obj, field.attname, value)
     obj._state.adding = False
@@ -197,16 +230,16 @@ def insert(obj: M) -> M:
 
 @cache
 def _plain_update_sql(
-    model: type[models.Model], names: tuple[str, ...], where: tuple[str, ...], vendor: str
+    model: type[models.Model], names: tuple[str, ...], where: WhereShape, vendor: str
 ) -> str:
     return _update_clause(model, names, where)
 
 
 def update(model: type[models.Model], values: dict[str, Any], where: dict[str, Any]) -> int:
     """``UPDATE … SET values WHERE where …``; the number of rows changed."""
-    sql = _plain_update_sql(model, tuple(values), tuple(where), connection.vendor)
-    params = [prep(model, n, v) for n, v in values.items()]
-    params += [prep(model, n, v) for n, v in where.items()]
+    shape, where_params = _where(model, where)
+    sql = _plain_update_sql(model, tuple(values), shape, connection.vendor)
+    params = [prep(model, n, v) for n, v in values.items()] + where_params
     with _cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
