@@ -308,12 +308,18 @@ async def run(port: int, pid: int, agents: list[tuple[str, str]], token: str, n:
         f"{(after - before) / max(1, registered):.1f} KB per idle connection"
     )
     await probes.start()
+    cpu_before = sum(psutil.Process(pid).cpu_times()[:2])
     delivered, full, bare, http = await measure(probes, ids, n)
+    cpu_seconds = sum(psutil.Process(pid).cpu_times()[:2]) - cpu_before
     await probes.stop()
     print(figures("command: POST → agent receives", delivered))
     print(figures("command: POST → receive → ACK → stored", full))
     print(figures("baseline: channel layer send/receive ×2", bare))
     print(figures("baseline: HTTP GET /health", http))
+    print(
+        f"server CPU per step (one command round trip and one GET /health): "
+        f"{cpu_seconds / (n + 10) * 1000:.2f} ms"
+    )
     p99 = percentile(full, 99) / percentile(bare, 99)
     print(
         f"ratio p99 command round trip / p99 bare channel layer: {p99:.1f}× (target ≤ 4×: "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
@@ -79,3 +80,24 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
                     len(channel_names),
                     group,
                 )
+
+    async def group_add_many(self, memberships: Sequence[tuple[str, str]]) -> None:
+        """``group_add`` for many ``(group, channel)`` pairs: one pipeline per Redis shard.
+
+        Server processes re-join all their sockets' groups with it now and then (the library
+        forgets a member after ``group_expiry``), instead of two round trips per socket.
+        """
+        now = time.time()
+        by_shard: dict[int, list[tuple[bytes, str]]] = {}
+        for group, channel in memberships:
+            assert self.require_valid_group_name(group), "Group name not valid"
+            assert self.require_valid_channel_name(channel), "Channel name not valid"
+            shard = by_shard.setdefault(self.consistent_hash(group), [])
+            shard.append((self._group_key(group), channel))
+        for index, pairs in by_shard.items():
+            pipe = self.connection(index).pipeline(transaction=False)
+            for key, channel in pairs:
+                pipe.zadd(key, {channel: now})
+            for key in dict.fromkeys(key for key, _ in pairs):
+                pipe.expire(key, self.group_expiry)
+            await pipe.execute()

@@ -98,3 +98,30 @@ def test_settings_use_this_layer() -> None:
     from channels.layers import get_channel_layer
 
     assert isinstance(get_channel_layer(), RedisChannelLayer)
+
+
+async def test_group_add_many_stores_what_group_add_does() -> None:
+    ours, library = layers(group_expiry=600)
+    channels = [await ours.new_channel() for _ in range(3)]
+    await library.group_add("one", channels[0])
+    await ours.group_add_many(
+        [("many", channels[0]), ("many", channels[1]), ("other", channels[2])]
+    )
+    redis = ours.connection(0)
+    members = await redis.zrange(ours._group_key("many"), 0, -1, withscores=True)
+    assert sorted(m for m, _ in members) == sorted(c.encode() for c in channels[:2])
+    assert all(abs(score - time.time()) < 60 for _, score in members)
+    assert 590 < await redis.ttl(ours._group_key("many")) <= 600
+    ttl_one, ttl_other = (
+        await redis.ttl(ours._group_key("one")),
+        await redis.ttl(ours._group_key("other")),
+    )
+    assert abs(ttl_one - ttl_other) <= 1  # the library's expiry
+    # and the members receive group sends
+    await ours.group_send("many", {"type": "hello"})
+    assert await drain(ours, channels[1]) == [{"type": "hello"}]
+    assert await drain(ours, channels[2]) == []
+    with pytest.raises(TypeError, match="Group name must be"):
+        await ours.group_add_many([("not a valid group!", channels[0])])
+    await ours.flush()
+    await library.flush()

@@ -7,9 +7,9 @@ in ``watcher.services.commands``. Payload types are in ``watcher.services.events
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import weakref
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -49,40 +49,82 @@ def socket_credentials(scope: dict[str, Any]) -> tuple[str | None, str | None]:
     return agent_id, key
 
 
-class GroupKeepAliveMixin:
-    """Re-joins the consumer's groups now and then: channels-redis forgets members after a day."""
+class SocketKeeper:
+    """Keeps one event loop's sockets known to the rest of the system.
 
-    keepalive_groups: tuple[str, ...] = ()
-    keepalive_seconds: float = commands.CONNECTION_REFRESH
-    _keepalive: asyncio.Task[None] | None = None
+    Every ``CONNECTION_REFRESH`` seconds one task refreshes the registrations of all the agent
+    sockets (``watcher.services.commands``; a socket whose agent a newer socket took over is
+    closed with 4002) and re-joins all the sockets' groups (channels-redis forgets a member
+    after a day): a few Redis round trips for the whole process, where a task per socket took
+    two round trips and a thread hand-off each, 11 % of a server's CPU with 1,000 agents
+    connected (py-spy under bench/ws.py).
+    """
 
-    def start_keepalive(self) -> None:
-        self._keepalive = asyncio.create_task(self._keep_alive_loop())
+    interval: float = commands.CONNECTION_REFRESH
 
-    async def stop_keepalive(self) -> None:
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keepalive
-            self._keepalive = None
+    def __init__(self) -> None:
+        self.sockets: dict[str, KeptConsumer] = {}  # channel name → consumer
+        self.task: asyncio.Task[None] | None = None
 
-    async def _keep_alive_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.keepalive_seconds)
+    def add(self, consumer: KeptConsumer) -> None:
+        self.sockets[consumer.channel_name] = consumer
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+
+    def discard(self, consumer: KeptConsumer) -> None:
+        self.sockets.pop(consumer.channel_name, None)
+
+    async def _run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(self.interval)
             try:
-                await self.keep_alive()
-            except Exception:  # a Redis hiccup must not kill the socket
-                log.exception("websocket keepalive failed")
+                await self.refresh()
+            except Exception:  # a Redis hiccup must not stop the refreshes
+                log.exception("refreshing the sockets' registrations failed")
 
-    async def keep_alive(self) -> None:
-        for group in self.keepalive_groups:
-            await self.channel_layer.group_add(group, self.channel_name)  # type: ignore[attr-defined]
+    async def refresh(self) -> None:
+        consumers = list(self.sockets.values())
+        agents = [(c.agent.pk, c.channel_name) for c in consumers if c.agent is not None]
+        if agents:
+            lost = await sync_to_async(commands.refresh_connections, thread_sensitive=False)(agents)
+            # A socket that closed meanwhile may have been registered again: take it back.
+            gone = [(pk, channel) for pk, channel in agents if channel not in self.sockets]
+            for pk, channel in gone:
+                await sync_to_async(commands.unregister_connection, thread_sensitive=False)(
+                    pk, channel
+                )
+            for _, channel in lost:
+                if channel in self.sockets:
+                    await self.sockets[channel].agent_replaced({"type": "agent.replaced"})
+        memberships = [(g, c.channel_name) for c in consumers for g in c.kept_groups()]
+        if memberships and consumers[0].channel_layer is not None:
+            await consumers[0].channel_layer.group_add_many(memberships)
 
 
-class AgentConsumer(GroupKeepAliveMixin, AsyncWebsocketConsumer):
-    """``/ws/watcher``: one live socket per agent; commands in, ACKs and status out."""
+_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SocketKeeper] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def socket_keeper() -> SocketKeeper:
+    """The keeper of the running event loop's sockets (one per server process)."""
+    return _keepers.setdefault(asyncio.get_running_loop(), SocketKeeper())
+
+
+class KeptConsumer(AsyncWebsocketConsumer):
+    """A socket whose groups (and agent registration) the process's ``SocketKeeper`` keeps."""
 
     agent: Agent | None = None
+
+    def kept_groups(self) -> tuple[str, ...]:
+        return ()
+
+    async def agent_replaced(self, event: ReplacedMessage) -> None:
+        await self.close(code=CLOSE_REPLACED, reason="New connection")
+
+
+class AgentConsumer(KeptConsumer):
+    """``/ws/watcher``: one live socket per agent; commands in, ACKs and status out."""
 
     async def connect(self) -> None:
         agent_id, key = socket_credentials(self.scope)
@@ -95,25 +137,20 @@ class AgentConsumer(GroupKeepAliveMixin, AsyncWebsocketConsumer):
             await self.send(json.dumps({"type": "error", "code": code, "detail": exc.message}))
             await self.close(code=code, reason=exc.message)
             return
-        self.keepalive_groups = (agent_group(self.agent.pk),)
-        await self.channel_layer.group_add(self.keepalive_groups[0], self.channel_name)
+        await self.channel_layer.group_add(agent_group(self.agent.pk), self.channel_name)
         await self.accept()
         await database_sync_to_async(commands.connect_agent)(self.agent, self.channel_name)
-        self.start_keepalive()
+        socket_keeper().add(self)
 
     async def disconnect(self, code: int) -> None:
-        await self.stop_keepalive()
+        socket_keeper().discard(self)
         if self.agent is None:
             return
         await self.channel_layer.group_discard(agent_group(self.agent.pk), self.channel_name)
         await database_sync_to_async(commands.disconnect_agent)(self.agent, self.channel_name)
 
-    async def keep_alive(self) -> None:
-        assert self.agent is not None
-        await sync_to_async(commands.refresh_connection, thread_sensitive=False)(
-            self.agent.pk, self.channel_name
-        )
-        await super().keep_alive()
+    def kept_groups(self) -> tuple[str, ...]:
+        return (agent_group(self.agent.pk),) if self.agent is not None else ()
 
     # --- agent → server
 
@@ -131,6 +168,7 @@ class AgentConsumer(GroupKeepAliveMixin, AsyncWebsocketConsumer):
         await handler(message)
 
     async def on_ack(self, message: dict[str, Any]) -> None:
+
         await database_sync_to_async(commands.record_ack)(
             self.agent, str(message.get("command_id", "")), str(message.get("status") or "ok")
         )
@@ -147,6 +185,7 @@ class AgentConsumer(GroupKeepAliveMixin, AsyncWebsocketConsumer):
     # --- channel layer → agent
 
     async def agent_command(self, event: CommandMessage) -> None:
+
         await self.send(
             json.dumps(
                 {
@@ -159,15 +198,15 @@ class AgentConsumer(GroupKeepAliveMixin, AsyncWebsocketConsumer):
         )
 
     async def agent_replaced(self, event: ReplacedMessage) -> None:
+        socket_keeper().discard(self)
         if self.agent is not None:
             await self.channel_layer.group_discard(agent_group(self.agent.pk), self.channel_name)
-        await self.close(code=CLOSE_REPLACED, reason="New connection")
+        await super().agent_replaced(event)
 
 
-class LiveConsumer(GroupKeepAliveMixin, AsyncWebsocketConsumer):
+class LiveConsumer(KeptConsumer):
     """``/ws/live/agents``: agent and command updates for staff browsers (session auth)."""
 
-    keepalive_groups = (LIVE_AGENTS_GROUP,)
     joined = False
 
     async def connect(self) -> None:
@@ -179,12 +218,15 @@ class LiveConsumer(GroupKeepAliveMixin, AsyncWebsocketConsumer):
         await self.channel_layer.group_add(LIVE_AGENTS_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
-        self.start_keepalive()
+        socket_keeper().add(self)
 
     async def disconnect(self, code: int) -> None:
-        await self.stop_keepalive()
+        socket_keeper().discard(self)
         if self.joined:
             await self.channel_layer.group_discard(LIVE_AGENTS_GROUP, self.channel_name)
+
+    def kept_groups(self) -> tuple[str, ...]:
+        return (LIVE_AGENTS_GROUP,)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers only listen; anything they send is ignored."""

@@ -157,16 +157,38 @@ def test_the_command_endpoints_are_in_the_openapi_schema(admin_client) -> None:
 # --- registry, ACKs, re-sends --------------------------------------------------------------
 
 
+def test_refreshing_many_sockets_at_once() -> None:
+    """A server process refreshes all its sockets in batches: kept, re-taken, or lost."""
+    sockets = [(str(uuid.uuid4()), f"chan-{i}") for i in range(1203)]  # three batches
+    for agent_id, channel in sockets:
+        commands.register_connection(agent_id, channel)
+    keys = [AGENT_CONNECTION_KEY.format(id=agent_id) for agent_id, _ in sockets]
+    try:
+        for key in keys:
+            get_redis().expire(key, 5)
+        get_redis().delete(keys[7], keys[1000])  # Redis lost these two
+        commands.register_connection(sockets[600][0], "newer")  # a newer socket took this agent
+        assert commands.refresh_connections(sockets) == [sockets[600]]
+        assert commands.connected_channel(sockets[7][0]) == "chan-7"
+        assert commands.connected_channel(sockets[1000][0]) == "chan-1000"
+        assert commands.connected_channel(sockets[600][0]) == "newer"
+        ttls = {get_redis().ttl(key) for i, key in enumerate(keys) if i != 600}
+        assert min(ttls) > 5 and max(ttls) <= commands.CONNECTION_TTL
+    finally:
+        get_redis().delete(*keys)
+
+
 def test_the_connection_registry_is_compare_and_set(agent) -> None:
     key = AGENT_CONNECTION_KEY.format(id=agent.id)
     assert commands.register_connection(agent.id, "chan-a") is None
     assert 0 < get_redis().ttl(key) <= commands.CONNECTION_TTL
     assert commands.register_connection(agent.id, "chan-b") == "chan-a"
-    assert not commands.refresh_connection(agent.id, "chan-a")
+    assert commands.refresh_connections([(agent.id, "chan-a")]) == [(agent.id, "chan-a")]
     assert not commands.unregister_connection(agent.id, "chan-a")
     assert commands.connected_channel(agent.id) == "chan-b"
     get_redis().delete(key)  # Redis lost it: the live socket takes it back on its next refresh
-    assert commands.refresh_connection(agent.id, "chan-b")
+    assert commands.refresh_connections([(agent.id, "chan-b")]) == []
+    assert commands.connected_channel(agent.id) == "chan-b"
     assert commands.connected_agent_ids() == [agent.id]
     assert commands.unregister_connection(agent.id, "chan-b")
     assert commands.connected_agent_ids() == []

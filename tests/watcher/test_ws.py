@@ -265,3 +265,46 @@ async def test_staff_see_heartbeats_panics_and_commands_live(agent) -> None:
     gone = await live.receive_json_from(timeout=5)
     assert gone["event"] == "disconnected" and gone["agent"]["connected"] is False
     await live.disconnect()
+
+
+# --- keeping the sockets known -----------------------------------------------------------------
+
+
+async def test_the_process_keeps_its_sockets_registered_and_in_their_groups(
+    agent, make_agent, monkeypatch
+) -> None:
+    """One task per process refreshes every socket: what Redis lost comes back, and a socket
+    whose agent a newer socket has taken over (its 4002 notice lost) is closed with 4002."""
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+
+    from watcher.consumers import SocketKeeper
+    from watcher.services.events import agent_group
+    from watcher.services.redis import AGENT_CONNECTION_KEY, get_redis
+
+    monkeypatch.setattr(SocketKeeper, "interval", 0.2)
+    other = await database_sync_to_async(make_agent)()
+    kept, replaced = await connected_socket(agent), await connected_socket(other)
+    kept_channel = await database_sync_to_async(commands.connected_channel)(agent.id)
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    group_key = f"{prefix}:group:{agent_group(agent.id)}"
+    redis = get_redis()
+    await database_sync_to_async(redis.delete)(AGENT_CONNECTION_KEY.format(id=agent.id), group_key)
+    # A newer socket of the other agent registered, and its "replaced" message never came.
+    await database_sync_to_async(commands.register_connection)(other.id, "specific.elsewhere!x")
+
+    assert await eventually(lambda: commands.connected_channel(agent.id) == kept_channel)
+    assert await eventually(lambda: redis.zscore(group_key, kept_channel) is not None)
+    await expect_close(replaced, 4002)
+    assert await database_sync_to_async(commands.connected_channel)(other.id) == (
+        "specific.elsewhere!x"
+    )
+    # the group works again: a command reaches the kept socket
+    await get_channel_layer().group_send(
+        agent_group(agent.id),
+        {"type": "agent.command", "command_id": "c1", "action": "stop", "params": {}},
+    )
+    message = await kept.receive_json_from(timeout=5)
+    assert message["command_id"] == "c1"
+    await kept.disconnect()
+    await replaced.disconnect()

@@ -13,9 +13,11 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
@@ -29,7 +31,7 @@ from watcher.models import (
     CommandAction,
     CommandStatus,
 )
-from watcher.services import events
+from watcher.services import events, sql
 from watcher.services.errors import Forbidden, ServiceError, Unauthorized, Unavailable
 from watcher.services.redis import (
     AGENT_COMMANDS_KEY,
@@ -42,8 +44,8 @@ from watcher.services.stats import COMMAND_HISTORY_SIZE
 
 log = logging.getLogger(__name__)
 
-# The consumer refreshes its registration every CONNECTION_REFRESH seconds; a socket whose
-# process died is forgotten after CONNECTION_TTL.
+# Each server process refreshes its sockets' registrations every CONNECTION_REFRESH seconds
+# (watcher.consumers.SocketKeeper); a socket whose process died is forgotten after CONNECTION_TTL.
 CONNECTION_TTL = 90
 CONNECTION_REFRESH = 30
 # An ACK status in this set marks the command failed; anything else means done.
@@ -66,13 +68,24 @@ local prev = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return prev
 """
-# Extends our registration; re-takes the key if Redis lost it; 0 when another socket holds it.
+# Extends each socket's registration (KEYS[i] held by ARGV[i]), re-taking a key Redis lost;
+# returns the indexes (1-based) of the keys another socket holds now.
 _REFRESH = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end
-return 0
+local ttl = ARGV[#KEYS + 1]
+local lost = {}
+for i = 1, #KEYS do
+    local holder = redis.call('GET', KEYS[i])
+    if holder == ARGV[i] then
+        redis.call('EXPIRE', KEYS[i], ttl)
+    elseif not holder then
+        redis.call('SET', KEYS[i], ARGV[i], 'EX', ttl)
+    else
+        lost[#lost + 1] = i
+    end
+end
+return lost
 """
+_REFRESH_BATCH = 500
 # Deletes the key only if it is still ours (a newer socket may hold it already).
 _UNREGISTER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -90,9 +103,18 @@ def register_connection(agent_id: object, channel: str) -> str | None:
     return previous or None
 
 
-def refresh_connection(agent_id: object, channel: str) -> bool:
-    """Keep the registration alive; False when another socket has taken the agent's place."""
-    return bool(script(_REFRESH)(keys=[_connection_key(agent_id)], args=[channel, CONNECTION_TTL]))
+def refresh_connections(sockets: Sequence[tuple[object, str]]) -> list[tuple[object, str]]:
+    """Keep the registrations of ``(agent_id, channel)`` sockets alive, one Redis round trip per
+    500; returns the sockets whose agent another (newer) socket has taken over."""
+    lost: list[tuple[object, str]] = []
+    for start in range(0, len(sockets), _REFRESH_BATCH):
+        batch = sockets[start : start + _REFRESH_BATCH]
+        indexes = script(_REFRESH)(
+            keys=[_connection_key(agent_id) for agent_id, _ in batch],
+            args=[channel for _, channel in batch] + [CONNECTION_TTL],
+        )
+        lost += [batch[int(i) - 1] for i in indexes]
+    return lost
 
 
 def unregister_connection(agent_id: object, channel: str) -> bool:
@@ -222,16 +244,19 @@ def _dispatch(commands: list[AgentCommand]) -> None:
     transaction.on_commit(lambda: _remember(commands), robust=True)
 
 
-@transaction.atomic
 def send_command(
     agent: Agent, action: str, params: dict[str, Any] | None, user: Any = None
 ) -> AgentCommand:
-    """Send a command to the agent's socket; ``Unavailable`` (503) when it has none."""
+    """Send a command to the agent's socket; ``Unavailable`` (503) when it has none.
+
+    One INSERT, so no transaction of its own: the row is committed (or the caller's transaction
+    commits it) before the socket is told, as the ACK must find it.
+    """
     params = _validate(action, params)
     if not connected_channel(agent.pk):
         raise Unavailable("Agent not connected")
     command = _new_command(agent, action, params, user)
-    command.save(force_insert=True)
+    sql.insert(command)
     _dispatch([command])
     return command
 
@@ -260,15 +285,20 @@ def record_ack(agent: Agent, command_id: str, status: str) -> AgentCommand | Non
     new_status = (
         CommandStatus.FAILED if status.lower() in FAILED_ACK_STATUSES else CommandStatus.ACKED
     )
-    updated = AgentCommand.objects.filter(
-        pk=pk,
-        agent=agent,  # another agent's command id is ignored
-        status__in=[*OPEN_COMMAND_STATUSES, CommandStatus.TIMED_OUT],
-    ).update(status=new_status, ack_status=status, acked_at=timezone.now())
-    if not updated:
+    command = sql.update_returning(
+        AgentCommand,
+        values={"status": new_status, "ack_status": status, "acked_at": timezone.now()},
+        where={
+            "id": pk,
+            "agent": agent.pk,  # another agent's command id is ignored
+            "status__in": [*OPEN_COMMAND_STATUSES, CommandStatus.TIMED_OUT],
+        },
+    )
+    if command is None:
         log.info("ack ignored", extra={"agent": str(agent.pk), "command_id": str(pk)})
         return None
-    command = AgentCommand.objects.select_related("sent_by").get(pk=pk)
+    if command.sent_by_id is not None:  # the live pages show who sent it
+        command.sent_by = sql.get_one(get_user_model(), "id", command.sent_by_id)
     events.send_event(
         events.LIVE_AGENTS_GROUP,
         events.command_event(command, "failed" if new_status == CommandStatus.FAILED else "acked"),
