@@ -680,11 +680,20 @@ _CLAIM_UPDATE = (
     "UPDATE watcher_task SET status = 'in_progress', agent_id = %s, started_at = %s, "
     "lease_version = lease_version + 1, lease_expires_at = %s, claimed_ip = %s, "
     "semaphore_token = %s WHERE id = %s AND status = 'pending' "
-    "RETURNING id, url, marketplace, sku, competitor_id, priority, created_at, lease_version"
+    "RETURNING id, url, marketplace, sku, competitor_id, priority, created_at, lease_version, "
+    "subscription_id, brand"
 )
 _REPORT_INSERT = (
     "INSERT INTO watcher_taskreport (task_id, agent_id, attempt, success, raw_text, timing_ms, "
     "error, ip, outcome, received_at) VALUES (%s, %s, %s, true, %s, %s, '', %s, 'ok', %s)"
+)
+# The price row every successful report writes (the values a parse of the page would give).
+_PRICE_INSERT = (
+    "INSERT INTO watcher_pricehistory (sku, marketplace, brand, subscription_id, competitor_id, "
+    "task_id, agent_id, ip, attempt, current_price, old_price, in_stock, rating, reviews_count, "
+    "card_title, card_description, card_attributes, parser_backend, parsed_at) VALUES (%s, %s, "
+    "%s, %s, %s, %s, %s, %s, %s, 1299.00, 1599.00, true, 4.80, 1234, 'bench', '', '{}', "
+    "'rules', %s)"
 )
 _REPORT_UPDATE = (
     "UPDATE watcher_task SET status = 'completed', outcome = 'ok', error = '', "
@@ -704,7 +713,8 @@ async def bare_dispatch(
     idle_sleep: float,
     meter: Window,
 ) -> tuple[Samples, float, float]:
-    """The same claims and updates as the services, straight on redis-py + psycopg."""
+    """The same claims and writes as the services, straight on redis-py + psycopg: the claim,
+    then the report row, the task's settlement and the price row in one transaction."""
     import redis.asyncio as aredis
     from django.conf import settings
 
@@ -765,7 +775,8 @@ async def bare_dispatch(
                 samples.idle += 1
                 await asyncio.sleep(idle_sleep)
                 continue
-            (task_id, _url, mp, sku, *_rest, lease_version), token, mp = task
+            (task_id, _url, mp, sku, competitor_id, _priority, _created, lease_version,
+             subscription_id, brand), token, mp = task  # fmt: skip
             timing = rnd.randint(3000, 9000)
             raw = page_for(texts, mp, sku)
             now = dt.datetime.now(dt.UTC)
@@ -774,6 +785,11 @@ async def bare_dispatch(
                     _REPORT_INSERT, (task_id, agent_id, lease_version, raw, timing, ip, now)
                 )
                 await conn.execute(_REPORT_UPDATE, (now, timing, task_id, lease_version))
+                await conn.execute(
+                    _PRICE_INSERT,
+                    (sku, mp, brand, subscription_id, competitor_id, task_id, agent_id, ip,
+                     lease_version, now),
+                )  # fmt: skip
             pipe = r.pipeline(transaction=False)
             pipe.evalsha(release_sha, 1, SEMAPHORE_KEY.format(ip=ip, domain=DOMAINS[mp]), token)
             pipe.zrem(INFLIGHT_KEY, str(task_id))
@@ -927,7 +943,8 @@ def check_consistency() -> None:
     prices = PriceHistory.objects.count()
     print(
         f"  check: {completed:,} tasks completed, {reports:,} reports ({doubles} tasks with more "
-        f"than one), {prices:,} price rows (HTTP side only), {in_progress} left in progress"
+        f"than one), {prices:,} price rows, {in_progress} left in progress"
+        + ("" if completed == reports == prices and not doubles else "  MISMATCH")
     )
 
 
