@@ -9,7 +9,8 @@ in the configured database, connects them, and measures:
   ACKs → the ACK is stored (observed through the live event sent after the row is updated);
 - next to it, in the same run, a bare channel-layer round trip (two hops, like command + ACK)
   and a bare HTTP request (GET /health) against the same server;
-- the server's RSS before and after connecting the sockets (KB per idle connection).
+- the server's RSS before and after connecting the sockets (KB per idle connection);
+- the server's CPU per step (one command round trip and one GET /health).
 
 Usage: python bench/ws.py [--agents 1000] [--commands 200]
 Everything it created (agents, commands, a user, Redis keys) is removed at the end.

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from watcher.models import Agent
 from watcher.services import commands
@@ -53,23 +54,28 @@ class SocketKeeper:
     """Keeps one event loop's sockets known to the rest of the system.
 
     Every ``CONNECTION_REFRESH`` seconds one task refreshes the registrations of all the agent
-    sockets (``watcher.services.commands``; a socket whose agent a newer socket took over is
-    closed with 4002) and re-joins all the sockets' groups (channels-redis forgets a member
-    after a day): a few Redis round trips for the whole process, where a task per socket took
-    two round trips and a thread hand-off each, 11 % of a server's CPU with 1,000 agents
-    connected (py-spy under bench/ws.py).
+    sockets (``watcher.services.commands``) and re-joins all the sockets' groups (channels-redis
+    forgets a member after a day): a few Redis round trips for the whole process, where a task
+    per socket took two round trips and a thread hand-off each, 11 % of a server's CPU with
+    1,000 agents connected (py-spy under bench/ws.py).
+
+    A socket whose agent has a newer socket (here or in another process) is closed with 4002,
+    in case the notice of the newer connection was lost. A socket that leaves while a refresh
+    is under way is taken out again (registration and groups) once the refresh is done.
     """
 
     interval: float = commands.CONNECTION_REFRESH
 
     def __init__(self) -> None:
-        self.sockets: dict[str, KeptConsumer] = {}  # channel name → consumer
+        self.sockets: dict[str, KeptConsumer] = {}  # channel name → consumer, oldest first
         self.task: asyncio.Task[None] | None = None
 
     def add(self, consumer: KeptConsumer) -> None:
         self.sockets[consumer.channel_name] = consumer
-        if self.task is None or self.task.done():
+        if self.task is None:
             self.task = asyncio.create_task(self._run())
+            # Forget the task when it ends, so that nothing here keeps a closed loop alive.
+            self.task.add_done_callback(lambda _: setattr(self, "task", None))
 
     def discard(self, consumer: KeptConsumer) -> None:
         self.sockets.pop(consumer.channel_name, None)
@@ -77,28 +83,53 @@ class SocketKeeper:
     async def _run(self) -> None:
         while self.sockets:
             await asyncio.sleep(self.interval)
-            try:
-                await self.refresh()
-            except Exception:  # a Redis hiccup must not stop the refreshes
-                log.exception("refreshing the sockets' registrations failed")
+            await self.refresh()
 
     async def refresh(self) -> None:
-        consumers = list(self.sockets.values())
-        agents = [(c.agent.pk, c.channel_name) for c in consumers if c.agent is not None]
-        if agents:
-            lost = await sync_to_async(commands.refresh_connections, thread_sensitive=False)(agents)
-            # A socket that closed meanwhile may have been registered again: take it back.
-            gone = [(pk, channel) for pk, channel in agents if channel not in self.sockets]
-            for pk, channel in gone:
-                await sync_to_async(commands.unregister_connection, thread_sensitive=False)(
-                    pk, channel
-                )
-            for _, channel in lost:
-                if channel in self.sockets:
-                    await self.sockets[channel].agent_replaced({"type": "agent.replaced"})
-        memberships = [(g, c.channel_name) for c in consumers for g in c.kept_groups()]
-        if memberships and consumers[0].channel_layer is not None:
-            await consumers[0].channel_layer.group_add_many(memberships)
+        """One pass: registrations first, then the groups; a failure of either is logged."""
+        try:
+            await self._refresh_registrations()
+        except Exception:  # a Redis hiccup must not stop the group re-join or later passes
+            log.exception("refreshing the agent sockets' registrations failed")
+        try:
+            await self._rejoin_groups()
+        except Exception:
+            log.exception("re-joining the sockets' groups failed")
+
+    async def _refresh_registrations(self) -> None:
+        newest: dict[object, KeptConsumer] = {}
+        superseded: list[KeptConsumer] = []
+        for consumer in self.sockets.values():  # oldest first
+            if consumer.agent is None:
+                continue
+            if (older := newest.get(consumer.agent.pk)) is not None:
+                superseded.append(older)
+            newest[consumer.agent.pk] = consumer
+        agents = [(pk, consumer.channel_name) for pk, consumer in newest.items()]
+        if not agents:
+            return
+        lost = await sync_to_async(commands.refresh_connections, thread_sensitive=False)(agents)
+        gone = [(pk, channel) for pk, channel in agents if channel not in self.sockets]
+        for pk, channel in gone:  # it closed meanwhile, and the refresh may have re-taken it
+            await sync_to_async(commands.unregister_connection, thread_sensitive=False)(pk, channel)
+        superseded += [self.sockets[ch] for _, ch in lost if ch in self.sockets]
+        for consumer in superseded:
+            if consumer.channel_name not in self.sockets:  # it left meanwhile
+                continue
+            try:
+                await consumer.agent_replaced({"type": "agent.replaced"})
+            except Exception:
+                log.exception("closing a superseded agent socket failed")
+
+    async def _rejoin_groups(self) -> None:
+        memberships = [(g, c.channel_name) for c in self.sockets.values() for g in c.kept_groups()]
+        if not memberships:
+            return
+        layer = get_channel_layer()
+        await layer.group_add_many(memberships)
+        for group, channel in memberships:  # it closed meanwhile: its discard came too early
+            if channel not in self.sockets:
+                await layer.group_discard(group, channel)
 
 
 _keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SocketKeeper] = (
@@ -108,18 +139,30 @@ _keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SocketKeeper] = (
 
 def socket_keeper() -> SocketKeeper:
     """The keeper of the running event loop's sockets (one per server process)."""
-    return _keepers.setdefault(asyncio.get_running_loop(), SocketKeeper())
+    loop = asyncio.get_running_loop()
+    keeper = _keepers.get(loop)
+    if keeper is None:
+        keeper = _keepers[loop] = SocketKeeper()
+    return keeper
 
 
 class KeptConsumer(AsyncWebsocketConsumer):
     """A socket whose groups (and agent registration) the process's ``SocketKeeper`` keeps."""
 
     agent: Agent | None = None
+    replaced = False
 
     def kept_groups(self) -> tuple[str, ...]:
         return ()
 
     async def agent_replaced(self, event: ReplacedMessage) -> None:
+        """A newer socket took this agent's place: close with 4002 (once, however told)."""
+        if self.replaced:
+            return
+        self.replaced = True
+        socket_keeper().discard(self)
+        for group in self.kept_groups():
+            await self.channel_layer.group_discard(group, self.channel_name)
         await self.close(code=CLOSE_REPLACED, reason="New connection")
 
 
@@ -168,7 +211,6 @@ class AgentConsumer(KeptConsumer):
         await handler(message)
 
     async def on_ack(self, message: dict[str, Any]) -> None:
-
         await database_sync_to_async(commands.record_ack)(
             self.agent, str(message.get("command_id", "")), str(message.get("status") or "ok")
         )
@@ -185,7 +227,6 @@ class AgentConsumer(KeptConsumer):
     # --- channel layer → agent
 
     async def agent_command(self, event: CommandMessage) -> None:
-
         await self.send(
             json.dumps(
                 {
@@ -196,12 +237,6 @@ class AgentConsumer(KeptConsumer):
                 }
             )
         )
-
-    async def agent_replaced(self, event: ReplacedMessage) -> None:
-        socket_keeper().discard(self)
-        if self.agent is not None:
-            await self.channel_layer.group_discard(agent_group(self.agent.pk), self.channel_name)
-        await super().agent_replaced(event)
 
 
 class LiveConsumer(KeptConsumer):

@@ -111,7 +111,9 @@ def test_command_bad_input_and_strangers_are_refused(agent, admin_client) -> Non
         admin_client.post(url, {"command": "stop", "params": [1]}, format="json").status_code == 400
     )
     unknown = f"{API}/agents/{uuid.uuid4()}/command"
-    assert admin_client.post(unknown, {"command": "stop"}, format="json").status_code == 404
+    response = admin_client.post(unknown, {"command": "stop"}, format="json")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Unknown agent", "code": "not_found"}
     manager = User.objects.create_user("manager")
     manager.groups.add(Group.objects.get_or_create(name="manager")[0])
     as_manager = APIClient()

@@ -163,6 +163,8 @@ def test_update_with_in_conditions() -> None:
     assert sorted(AgentCommand.objects.values_list("ack_status", flat=True)) == ["ok", "y"]
     with pytest.raises(ValueError, match="empty list"):
         sql.update(AgentCommand, {"ack_status": "z"}, {"status__in": []})
+    with pytest.raises(TypeError, match="not a string"):
+        sql.update(AgentCommand, {"ack_status": "z"}, {"status__in": "sent"})
     with pytest.raises(ValueError, match="only exact matches"):
         sql.update(AgentCommand, {"ack_status": "z"}, {"status__startswith": "s"})
     assert sorted(AgentCommand.objects.values_list("ack_status", flat=True)) == ["ok", "y"]

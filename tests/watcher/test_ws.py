@@ -278,7 +278,7 @@ async def test_the_process_keeps_its_sockets_registered_and_in_their_groups(
     from channels.layers import get_channel_layer
     from django.conf import settings
 
-    from watcher.consumers import SocketKeeper
+    from watcher.consumers import SocketKeeper, socket_keeper
     from watcher.services.events import agent_group
     from watcher.services.redis import AGENT_CONNECTION_KEY, get_redis
 
@@ -306,5 +306,65 @@ async def test_the_process_keeps_its_sockets_registered_and_in_their_groups(
     )
     message = await kept.receive_json_from(timeout=5)
     assert message["command_id"] == "c1"
+    # the socket the keeper closed is out of its group, and stays out after another pass
+    other_group_key = f"{prefix}:group:{agent_group(other.id)}"
+    await socket_keeper().refresh()
+    assert await database_sync_to_async(redis.zcard)(other_group_key) == 0
     await kept.disconnect()
     await replaced.disconnect()
+
+
+@pytest.mark.parametrize("during", ["registrations", "groups"])
+async def test_a_socket_closing_during_a_refresh_is_not_brought_back(
+    agent, monkeypatch, during: str
+) -> None:
+    """The refresh works on a snapshot; a socket that leaves meanwhile (while the registrations
+    are refreshed, or while the groups are re-joined) must not be registered again or put back
+    into its group by it."""
+    import threading
+
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+
+    from config.channel_layer import RedisChannelLayer
+    from watcher.consumers import SocketKeeper, socket_keeper
+    from watcher.services.events import agent_group
+    from watcher.services.redis import get_redis
+
+    monkeypatch.setattr(SocketKeeper, "interval", 3600)  # only the pass this test runs
+    entered, release = threading.Event(), threading.Event()
+    if during == "registrations":  # runs in a thread
+        real_refresh = commands.refresh_connections
+
+        def slow_refresh(sockets):
+            entered.set()
+            release.wait(10)
+            return real_refresh(sockets)
+
+        monkeypatch.setattr(commands, "refresh_connections", slow_refresh)
+    else:  # runs on the event loop
+        real_add_many = RedisChannelLayer.group_add_many
+
+        async def slow_add_many(layer, memberships):
+            entered.set()
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+            await real_add_many(layer, memberships)
+
+        monkeypatch.setattr(RedisChannelLayer, "group_add_many", slow_add_many)
+    communicator = await connected_socket(agent)
+    channel = await database_sync_to_async(commands.connected_channel)(agent.id)
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    group_key = f"{prefix}:group:{agent_group(agent.id)}"
+    assert isinstance(get_channel_layer(), RedisChannelLayer)
+
+    refresh = asyncio.create_task(socket_keeper().refresh())
+    assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+    await communicator.disconnect()  # unregisters and leaves the group, mid-refresh
+    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+    assert await database_sync_to_async(get_redis().zscore)(group_key, channel) is None
+    release.set()  # the refresh now writes what it saw before the socket left…
+    await refresh
+    # …and the keeper takes it back.
+    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+    assert await database_sync_to_async(get_redis().zscore)(group_key, channel) is None

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,7 +18,7 @@ from watcher.api import serializers as s
 from watcher.api.auth import AgentKeyAuthentication, IsAgent, IsStatsReader, IsWatcherAdmin
 from watcher.models import Agent, EmulationConfig
 from watcher.services import agents, commands, distributor, results, stats
-from watcher.services.errors import ServiceError
+from watcher.services.errors import NotFound, ServiceError
 from watcher.services.health import check_health
 
 ERRORS = {
@@ -285,7 +285,7 @@ class AgentCommandView(APIView):
     def post(self, request: Request, agent_id: str) -> Response:
         agent = agents.get_agent(agent_id)
         if agent is None:
-            raise NotFound()
+            raise NotFound("Unknown agent")
         serializer = s.CommandRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

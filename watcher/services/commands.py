@@ -1,8 +1,9 @@
 """Commands to agents over their WebSocket, ACKs, and who is connected (across processes).
 
 "Connected" lives in Redis, not in a process: ``watcher:agent:{id}:connection`` holds the
-channel name of the agent's current socket with a short TTL that the consumer keeps refreshing,
-so every web process and worker knows it, and a crashed process's sockets vanish by themselves.
+channel name of the agent's current socket with a short TTL that its server process keeps
+refreshing (``watcher.consumers.SocketKeeper``), so every web process and worker knows it, and a
+crashed process's sockets vanish by themselves.
 Commands reach the socket through the channel layer group ``agent_{id}``, whichever process
 holds it.
 """
@@ -249,8 +250,9 @@ def send_command(
 ) -> AgentCommand:
     """Send a command to the agent's socket; ``Unavailable`` (503) when it has none.
 
-    One INSERT, so no transaction of its own: the row is committed (or the caller's transaction
-    commits it) before the socket is told, as the ACK must find it.
+    One INSERT, so no transaction (or savepoint) of its own: in autocommit the row is committed
+    before the socket is told, as the ACK must find it; inside a caller's transaction the
+    socket is told once that commits, and a failed INSERT fails the caller's transaction.
     """
     params = _validate(action, params)
     if not connected_channel(agent.pk):
@@ -298,7 +300,8 @@ def record_ack(agent: Agent, command_id: str, status: str) -> AgentCommand | Non
         log.info("ack ignored", extra={"agent": str(agent.pk), "command_id": str(pk)})
         return None
     if command.sent_by_id is not None:  # the live pages show who sent it
-        command.sent_by = sql.get_one(get_user_model(), "id", command.sent_by_id)
+        user_model = get_user_model()
+        command.sent_by = sql.get_one(user_model, user_model._meta.pk.name, command.sent_by_id)
     events.send_event(
         events.LIVE_AGENTS_GROUP,
         events.command_event(command, "failed" if new_status == CommandStatus.FAILED else "acked"),

@@ -19,7 +19,7 @@ AGENT_COMPLETED_KEY = "watcher:agent:{id}:completed:{day}"
 AGENT_FAILED_KEY = "watcher:agent:{id}:failed:{day}"
 AGENT_TIMING_KEY = "watcher:agent:{id}:timing"
 AGENT_COMMANDS_KEY = "watcher:agent:{id}:commands"
-# The channel name of the agent's live WebSocket, with a TTL the consumer keeps refreshing.
+# The channel name of the agent's live WebSocket, with a TTL its server process keeps refreshing.
 METRIC_KEY = "watcher:metrics:{name}"
 AGENT_CONNECTION_KEY = "watcher:agent:{id}:connection"
 

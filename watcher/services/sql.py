@@ -1,4 +1,5 @@
-"""Hand-written SQL for the hottest statements of the agent API (``tasks/next``, ``report``).
+"""Hand-written SQL for the hottest statements: the agent API (``tasks/next``, ``report``) and
+the command round trip (the command row, its ACK).
 
 The ORM compiles every query anew, and even ``Model.objects.raw`` resolves its columns and
 converters on every call; on this project's reference machine that costs 2.2 ms (ORM) and
@@ -124,7 +125,9 @@ def get_one(model: type[M], field: str, value: Any, *, lock: bool = False) -> M 
 
 # A ``where`` of the update helpers maps a field name to a value (``=``), or ``name__in`` to a
 # non-empty list of values (``IN``). Its shape, each name with the length of its list (None for
-# ``=``), is part of the cached statement's key; the values are parameters.
+# ``=``), is part of the cached statement's key; the values are parameters. So each length of
+# list caches a statement of its own: meant for short lists of fixed length (a few statuses),
+# not for lists of ids.
 WhereShape = tuple[tuple[str, int | None], ...]
 
 
@@ -134,6 +137,8 @@ def _where(model: type[models.Model], where: dict[str, Any]) -> tuple[WhereShape
     for key, value in where.items():
         name, _, lookup = key.partition("__")
         if lookup == "in":
+            if isinstance(value, str | bytes):
+                raise TypeError(f"{key}: a list of values, not a string")
             values = list(value)
             if not values:
                 raise ValueError(f"{key}: an empty list matches nothing")
