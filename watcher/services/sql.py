@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
 
@@ -33,7 +34,15 @@ class _Table:
     converters: tuple[tuple[int, tuple[Callable[..., Any], ...], Any], ...]
 
 
-def _cursor() -> Any:
+def _db() -> BaseDatabaseWrapper:
+    """This thread's connection itself. ``django.db.connection`` is a proxy that looks the
+    connection up again on every attribute, about a hundred times per agent round trip here
+    and in the fields' ``get_db_prep_*`` (py-spy); the statement builders, cached once per
+    process, still use it."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+def _cursor(connection: BaseDatabaseWrapper) -> Any:
     """A cursor for these statements: on PostgreSQL one that binds parameters on the server.
 
     Django's psycopg cursors bind on the client (``server_side_binding`` is off, so that
@@ -80,12 +89,14 @@ def _column(model: type[models.Model], name: str) -> str:
     return _q(model._meta.get_field(name).column)
 
 
-def prep(model: type[models.Model], name: str, value: Any) -> Any:
+def prep(model: type[models.Model], name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
     """``value`` as the database adapter wants it for field ``name`` of ``model``."""
     return model._meta.get_field(name).get_db_prep_save(value, connection)
 
 
-def _load(model: type[M], table: _Table, row: tuple[Any, ...] | None) -> M | None:
+def _load(
+    model: type[M], table: _Table, row: tuple[Any, ...] | None, connection: BaseDatabaseWrapper
+) -> M | None:
     if row is None:
         return None
     values = list(row)
@@ -97,10 +108,12 @@ def _load(model: type[M], table: _Table, row: tuple[Any, ...] | None) -> M | Non
     return model.from_db(connection.alias, list(table.attnames), values)
 
 
-def _fetch_one(model: type[M], sql: str, params: list[Any]) -> M | None:
-    with _cursor() as cursor:
+def _fetch_one(
+    model: type[M], sql: str, params: list[Any], connection: BaseDatabaseWrapper
+) -> M | None:
+    with _cursor(connection) as cursor:
         cursor.execute(sql, params)
-        return _load(model, _table(model, connection.vendor), cursor.fetchone())
+        return _load(model, _table(model, connection.vendor), cursor.fetchone(), connection)
 
 
 @cache
@@ -119,8 +132,9 @@ def get_one(model: type[M], field: str, value: Any, *, lock: bool = False) -> M 
     ``lock`` takes the row lock (``SELECT … FOR UPDATE``) where the database has one; call it
     inside ``transaction.atomic``.
     """
+    connection = _db()
     sql = _select_sql(model, field, lock, connection.vendor)
-    return _fetch_one(model, sql, [prep(model, field, value)])
+    return _fetch_one(model, sql, [prep(model, field, value, connection)], connection)
 
 
 # A ``where`` of the update helpers maps a field name to a value (``=``), or ``name__in`` to a
@@ -131,7 +145,9 @@ def get_one(model: type[M], field: str, value: Any, *, lock: bool = False) -> M 
 WhereShape = tuple[tuple[str, int | None], ...]
 
 
-def _where(model: type[models.Model], where: dict[str, Any]) -> tuple[WhereShape, list[Any]]:
+def _where(
+    model: type[models.Model], where: dict[str, Any], connection: BaseDatabaseWrapper
+) -> tuple[WhereShape, list[Any]]:
     shape: list[tuple[str, int | None]] = []
     params: list[Any] = []
     for key, value in where.items():
@@ -143,12 +159,12 @@ def _where(model: type[models.Model], where: dict[str, Any]) -> tuple[WhereShape
             if not values:
                 raise ValueError(f"{key}: an empty list matches nothing")
             shape.append((name, len(values)))
-            params += [prep(model, name, v) for v in values]
+            params += [prep(model, name, v, connection) for v in values]
         elif lookup:
             raise ValueError(f"{key}: only exact matches and __in are supported")
         else:
             shape.append((name, None))
-            params.append(prep(model, name, value))
+            params.append(prep(model, name, value, connection))
     return tuple(shape), params
 
 
@@ -191,10 +207,11 @@ def update_returning(
     """``UPDATE … SET values, increment += 1 WHERE where … RETURNING`` the row, or None when no
     row matched. One statement, so the conditional update and the read of its result cannot be
     told apart by a concurrent writer. ``where`` should match one row at most."""
-    shape, where_params = _where(model, where)
+    connection = _db()
+    shape, where_params = _where(model, where, connection)
     sql = _update_sql(model, tuple(values), shape, increment, connection.vendor)
-    params = [prep(model, n, v) for n, v in values.items()] + where_params
-    return _fetch_one(model, sql, params)
+    params = [prep(model, n, v, connection) for n, v in values.items()] + where_params
+    return _fetch_one(model, sql, params, connection)
 
 
 @cache
@@ -221,9 +238,10 @@ def insert(obj: M) -> M:
         raise ValueError(f"{model.__name__}: insert() leaves the auto primary key to the database")
     if meta.auto_field is None and obj.pk is None:
         raise ValueError(f"{model.__name__}: insert() needs the primary key set")
+    connection = _db()
     sql, fields = _insert_sql(model, connection.vendor)
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with _cursor() as cursor:
+    with _cursor(connection) as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchone() if meta.db_returning_fields else None
     for field, value in zip(meta.db_returning_fields, returned or (), strict=False):
@@ -242,9 +260,10 @@ def _plain_update_sql(
 
 def update(model: type[models.Model], values: dict[str, Any], where: dict[str, Any]) -> int:
     """``UPDATE … SET values WHERE where …``; the number of rows changed."""
-    shape, where_params = _where(model, where)
+    connection = _db()
+    shape, where_params = _where(model, where, connection)
     sql = _plain_update_sql(model, tuple(values), shape, connection.vendor)
-    params = [prep(model, n, v) for n, v in values.items()] + where_params
-    with _cursor() as cursor:
+    params = [prep(model, n, v, connection) for n, v in values.items()] + where_params
+    with _cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
