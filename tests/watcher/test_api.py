@@ -416,6 +416,19 @@ def test_agents_list_and_detail_are_for_admins(agent) -> None:
     assert agent.client.get(f"{API}/agents").status_code == 401
 
 
+def test_a_token_of_an_inactive_or_deleted_user_is_refused(agent) -> None:
+    """The JWT check reads the user on every request: deactivating or deleting a person shuts
+    their tokens out at once, with the library's reasons."""
+    alice, bob = user_with("admin", "alice"), user_with("admin", "bob")
+    assert alice.get(f"{API}/agents").status_code == 200
+    User.objects.filter(username="alice").update(is_active=False)
+    refused = alice.get(f"{API}/agents")
+    assert refused.status_code == 401 and refused.json()["code"] == "user_inactive"
+    User.objects.filter(username="bob").delete()
+    refused = bob.get(f"{API}/agents")
+    assert refused.status_code == 401 and refused.json()["code"] == "user_not_found"
+
+
 def test_task_stats_for_staff_roles(agent) -> None:
     generate_tasks_for_two()
     claim(agent)
