@@ -429,6 +429,25 @@ def test_a_token_of_an_inactive_or_deleted_user_is_refused(agent) -> None:
     assert refused.status_code == 401 and refused.json()["code"] == "user_not_found"
 
 
+def test_the_jwt_user_is_read_by_one_prebuilt_statement_and_claims_are_checked(db) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework_simplejwt.exceptions import InvalidToken
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from watcher.api.auth import JWTAuthentication
+
+    carol = User.objects.create_user("carol")
+    token = AccessToken.for_user(carol)
+    with CaptureQueriesContext(connection) as queries:
+        assert JWTAuthentication().get_user(token) == carol
+    (query,) = queries.captured_queries
+    assert "LIMIT 21" not in query["sql"]  # not the ORM's get() (the library's fallback)
+    del token["user_id"]
+    with pytest.raises(InvalidToken):
+        JWTAuthentication().get_user(token)
+
+
 def test_task_stats_for_staff_roles(agent) -> None:
     generate_tasks_for_two()
     claim(agent)

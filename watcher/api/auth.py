@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -50,23 +52,44 @@ class AgentKeyAuthentication(BaseAuthentication):
         return self.keyword
 
 
-class JWTAuthentication(simplejwt.JWTAuthentication):
-    """People's bearer tokens (djangorestframework-simplejwt), the user read by primary key
-    through ``watcher.services.sql``. The library's ORM lookup (and its ``get_user_model()``
-    per request) was a tenth of the server's CPU on the command round trip (py-spy under
-    bench/ws.py). Everything else, and every error, is the library's."""
+@functools.cache
+def _one_statement_finds_user(user_model: type[models.Model]) -> bool:
+    """Whether one prebuilt SELECT finds the same user as the library's ``objects.get``: the id
+    field is a unique column of the model's own table and the manager filters nothing."""
+    meta = user_model._meta
+    try:
+        field = meta.get_field(jwt_settings.USER_ID_FIELD)
+    except FieldDoesNotExist:
+        return False
+    manager = type(user_model._default_manager)
+    return bool(
+        getattr(field, "concrete", False)
+        and getattr(field, "unique", False)
+        and not meta.parents
+        and manager.get_queryset is models.Manager.get_queryset
+    )
 
-    def __init__(self) -> None:
-        self.user_model = get_user_model()
+
+class JWTAuthentication(simplejwt.JWTAuthentication):
+    """People's bearer tokens (djangorestframework-simplejwt), the user read through one
+    prebuilt statement (``watcher.services.sql``). The library's ORM lookup was about a tenth of
+    the server's CPU on the command round trip (py-spy under bench/ws.py). Whenever the fast
+    path has no user to give (no such user, an inactive one, an odd id), with revocation checks
+    on, or with a user model it cannot read the same way, the library decides and says why."""
 
     def get_user(self, validated_token: Token) -> Any:
         user_id = validated_token.get(jwt_settings.USER_ID_CLAIM)
         user = None
-        if user_id is not None and not jwt_settings.CHECK_REVOKE_TOKEN:
-            user = sql.get_one(self.user_model, jwt_settings.USER_ID_FIELD, user_id)
+        if (
+            user_id is not None
+            and not jwt_settings.CHECK_REVOKE_TOKEN
+            and _one_statement_finds_user(self.user_model)
+        ):
+            try:
+                user = sql.get_one(self.user_model, jwt_settings.USER_ID_FIELD, user_id)
+            except (TypeError, ValueError, OverflowError):
+                user = None
         if user is None or not user.is_active:
-            # No such user, an inactive one, or revocation checks on: the library decides
-            # (and says why: user_not_found, user_inactive, password_changed).
             return super().get_user(validated_token)
         return user
 

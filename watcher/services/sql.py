@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils.asyncio import async_unsafe
 
 M = TypeVar("M", bound=models.Model)
 
@@ -42,7 +43,8 @@ def _db() -> BaseDatabaseWrapper:
     return connections[DEFAULT_DB_ALIAS]
 
 
-def _cursor(connection: BaseDatabaseWrapper) -> Any:
+@async_unsafe
+def _cursor(db: BaseDatabaseWrapper) -> Any:
     """A cursor for these statements: on PostgreSQL one that binds parameters on the server.
 
     Django's psycopg cursors bind on the client (``server_side_binding`` is off, so that
@@ -54,14 +56,14 @@ def _cursor(connection: BaseDatabaseWrapper) -> Any:
     tests/watcher/test_sql.py on upgrades): errors come out as ``django.db`` exceptions, execute
     wrappers and query logging apply, the logged SQL showing ``$1`` placeholders.
     """
-    if connection.vendor != "postgresql":
-        return connection.cursor()
+    if db.vendor != "postgresql":
+        return db.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        return db._prepare_cursor(ServerBindingCursor(db.connection))
 
 
 def _q(name: str) -> str:
@@ -89,13 +91,13 @@ def _column(model: type[models.Model], name: str) -> str:
     return _q(model._meta.get_field(name).column)
 
 
-def prep(model: type[models.Model], name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
+def prep(model: type[models.Model], name: str, value: Any, db: BaseDatabaseWrapper) -> Any:
     """``value`` as the database adapter wants it for field ``name`` of ``model``."""
-    return model._meta.get_field(name).get_db_prep_save(value, connection)
+    return model._meta.get_field(name).get_db_prep_save(value, db)
 
 
 def _load(
-    model: type[M], table: _Table, row: tuple[Any, ...] | None, connection: BaseDatabaseWrapper
+    model: type[M], table: _Table, row: tuple[Any, ...] | None, db: BaseDatabaseWrapper
 ) -> M | None:
     if row is None:
         return None
@@ -103,17 +105,15 @@ def _load(
     for i, converters, col in table.converters:
         value = values[i]
         for convert in converters:
-            value = convert(value, col, connection)
+            value = convert(value, col, db)
         values[i] = value
-    return model.from_db(connection.alias, list(table.attnames), values)
+    return model.from_db(db.alias, list(table.attnames), values)
 
 
-def _fetch_one(
-    model: type[M], sql: str, params: list[Any], connection: BaseDatabaseWrapper
-) -> M | None:
-    with _cursor(connection) as cursor:
+def _fetch_one(model: type[M], sql: str, params: list[Any], db: BaseDatabaseWrapper) -> M | None:
+    with _cursor(db) as cursor:
         cursor.execute(sql, params)
-        return _load(model, _table(model, connection.vendor), cursor.fetchone(), connection)
+        return _load(model, _table(model, db.vendor), cursor.fetchone(), db)
 
 
 @cache
@@ -132,9 +132,9 @@ def get_one(model: type[M], field: str, value: Any, *, lock: bool = False) -> M 
     ``lock`` takes the row lock (``SELECT … FOR UPDATE``) where the database has one; call it
     inside ``transaction.atomic``.
     """
-    connection = _db()
-    sql = _select_sql(model, field, lock, connection.vendor)
-    return _fetch_one(model, sql, [prep(model, field, value, connection)], connection)
+    db = _db()
+    sql = _select_sql(model, field, lock, db.vendor)
+    return _fetch_one(model, sql, [prep(model, field, value, db)], db)
 
 
 # A ``where`` of the update helpers maps a field name to a value (``=``), or ``name__in`` to a
@@ -146,7 +146,7 @@ WhereShape = tuple[tuple[str, int | None], ...]
 
 
 def _where(
-    model: type[models.Model], where: dict[str, Any], connection: BaseDatabaseWrapper
+    model: type[models.Model], where: dict[str, Any], db: BaseDatabaseWrapper
 ) -> tuple[WhereShape, list[Any]]:
     shape: list[tuple[str, int | None]] = []
     params: list[Any] = []
@@ -159,12 +159,12 @@ def _where(
             if not values:
                 raise ValueError(f"{key}: an empty list matches nothing")
             shape.append((name, len(values)))
-            params += [prep(model, name, v, connection) for v in values]
+            params += [prep(model, name, v, db) for v in values]
         elif lookup:
             raise ValueError(f"{key}: only exact matches and __in are supported")
         else:
             shape.append((name, None))
-            params.append(prep(model, name, value, connection))
+            params.append(prep(model, name, value, db))
     return tuple(shape), params
 
 
@@ -207,11 +207,11 @@ def update_returning(
     """``UPDATE … SET values, increment += 1 WHERE where … RETURNING`` the row, or None when no
     row matched. One statement, so the conditional update and the read of its result cannot be
     told apart by a concurrent writer. ``where`` should match one row at most."""
-    connection = _db()
-    shape, where_params = _where(model, where, connection)
-    sql = _update_sql(model, tuple(values), shape, increment, connection.vendor)
-    params = [prep(model, n, v, connection) for n, v in values.items()] + where_params
-    return _fetch_one(model, sql, params, connection)
+    db = _db()
+    shape, where_params = _where(model, where, db)
+    sql = _update_sql(model, tuple(values), shape, increment, db.vendor)
+    params = [prep(model, n, v, db) for n, v in values.items()] + where_params
+    return _fetch_one(model, sql, params, db)
 
 
 @cache
@@ -238,16 +238,16 @@ def insert(obj: M) -> M:
         raise ValueError(f"{model.__name__}: insert() leaves the auto primary key to the database")
     if meta.auto_field is None and obj.pk is None:
         raise ValueError(f"{model.__name__}: insert() needs the primary key set")
-    connection = _db()
-    sql, fields = _insert_sql(model, connection.vendor)
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with _cursor(connection) as cursor:
+    db = _db()
+    sql, fields = _insert_sql(model, db.vendor)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
+    with _cursor(db) as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchone() if meta.db_returning_fields else None
     for field, value in zip(meta.db_returning_fields, returned or (), strict=False):
         setattr(obj, field.attname, value)
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = db.alias
     return obj
 
 
@@ -260,10 +260,10 @@ def _plain_update_sql(
 
 def update(model: type[models.Model], values: dict[str, Any], where: dict[str, Any]) -> int:
     """``UPDATE … SET values WHERE where …``; the number of rows changed."""
-    connection = _db()
-    shape, where_params = _where(model, where, connection)
-    sql = _plain_update_sql(model, tuple(values), shape, connection.vendor)
-    params = [prep(model, n, v, connection) for n, v in values.items()] + where_params
-    with _cursor(connection) as cursor:
+    db = _db()
+    shape, where_params = _where(model, where, db)
+    sql = _plain_update_sql(model, tuple(values), shape, db.vendor)
+    params = [prep(model, n, v, db) for n, v in values.items()] + where_params
+    with _cursor(db) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
