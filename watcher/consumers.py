@@ -72,10 +72,15 @@ class SocketKeeper:
 
     def add(self, consumer: KeptConsumer) -> None:
         self.sockets[consumer.channel_name] = consumer
-        if self.task is None:
+        if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run())
-            # Forget the task when it ends, so that nothing here keeps a closed loop alive.
-            self.task.add_done_callback(lambda _: setattr(self, "task", None))
+            self.task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        # Nothing here keeps a finished task (and through it a closed loop) alive; a newer
+        # task, started while this one's callback waited its turn, stays.
+        if self.task is task:
+            self.task = None
 
     def discard(self, consumer: KeptConsumer) -> None:
         self.sockets.pop(consumer.channel_name, None)

@@ -368,3 +368,25 @@ async def test_a_socket_closing_during_a_refresh_is_not_brought_back(
     # …and the keeper takes it back.
     assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
     assert await database_sync_to_async(get_redis().zscore)(group_key, channel) is None
+
+
+async def test_the_keeper_starts_again_after_every_socket_left(agent, monkeypatch) -> None:
+    """When the last socket of a process leaves, its refresh task ends; the next socket to
+    connect gets a new one (or its registration would lapse after CONNECTION_TTL)."""
+    from watcher.consumers import SocketKeeper, socket_keeper
+    from watcher.services.redis import AGENT_CONNECTION_KEY, get_redis
+
+    monkeypatch.setattr(SocketKeeper, "interval", 0.05)
+    first = await connected_socket(agent)
+    keeper = socket_keeper()
+    task = keeper.task
+    assert task is not None and not task.done()
+    await first.disconnect()
+    await asyncio.wait_for(asyncio.shield(task), 5)  # no sockets left: the task ends
+    assert keeper.task is None
+
+    second = await connected_socket(agent)
+    assert keeper.task is not None and not keeper.task.done()
+    await database_sync_to_async(get_redis().delete)(AGENT_CONNECTION_KEY.format(id=agent.id))
+    assert await eventually(lambda: commands.connected_channel(agent.id))  # refreshed again
+    await second.disconnect()
