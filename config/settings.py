@@ -108,36 +108,41 @@ WATCHER_HTTP_THREADS = env.int(
 )
 
 # --- Database ---------------------------------------------------------------------------------
+# SQLite (the default, and any sqlite:// DATABASE_URL): web, worker and beat share the file; WAL
+# and immediate transactions keep concurrent writers from failing with "database is locked".
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    # A connection pool per process (psycopg-pool), shared by the HTTP threads, the WebSocket
-    # consumers' database calls and the Celery worker's threads; a connection per thread would
-    # exhaust PostgreSQL's max_connections under load. Requests beyond the pool wait for a free
-    # connection (up to the timeout).
-    # DATABASE_POOL_MAX_SIZE=0 turns the pool off (then DATABASE_CONN_MAX_AGE applies).
-    _pool_max = env.int("DATABASE_POOL_MAX_SIZE", default=8)
-    if _pool_max > 0:
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": min(2, _pool_max),
-            "max_size": _pool_max,
-            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
-        }
-        DATABASES["default"]["CONN_MAX_AGE"] = 0
-    else:
+    if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(_SQLITE_OPTIONS)
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+    else:
+        # A connection pool per process (psycopg-pool), shared by the HTTP threads, the
+        # WebSocket consumers' database calls and the Celery worker's threads; a connection per
+        # thread would exhaust PostgreSQL's max_connections under load. Requests beyond the pool
+        # wait for a free connection (up to the timeout).
+        # DATABASE_POOL_MAX_SIZE=0 turns the pool off (then DATABASE_CONN_MAX_AGE applies).
+        _pool_max = env.int("DATABASE_POOL_MAX_SIZE", default=8)
+        if _pool_max > 0:
+            DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+                "min_size": min(2, _pool_max),
+                "max_size": _pool_max,
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
+            }
+            DATABASES["default"]["CONN_MAX_AGE"] = 0
+        else:
+            DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
-            # Web, worker and beat share the file: WAL and immediate transactions keep
-            # concurrent writers from failing with "database is locked".
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+            "OPTIONS": dict(_SQLITE_OPTIONS),
             # A file, not memory, so that tests can share it with the server processes they start.
             "TEST": {"NAME": str(DATA_DIR / "test-db.sqlite3")},
         }

@@ -85,6 +85,36 @@ def test_it_uses_the_services_given_in_the_environment(tmp_path: Path) -> None:
     assert not (tmp_path / "embedded-redis.json").exists()
 
 
+def test_a_sqlite_database_url_gets_a_working_sqlite_connection(tmp_path: Path) -> None:
+    # The pool options belong to PostgreSQL: sqlite3 refuses them ("'pool' is an invalid
+    # keyword argument"), which broke every query of a server given a sqlite:// URL.
+    env = _bare_env(tmp_path)
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"  # not contacted
+    probe = (
+        "import django, json; django.setup(); from django.db import connection as c; "
+        "cur = c.cursor(); cur.execute('PRAGMA journal_mode'); "
+        "print(json.dumps({'engine': c.vendor, 'journal': cur.fetchone()[0], "
+        "'options': sorted(c.settings_dict['OPTIONS'])}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {
+        "engine": "sqlite",
+        "journal": "wal",
+        "options": ["init_command", "timeout", "transaction_mode"],
+    }
+    assert (tmp_path / "other.sqlite3").exists()
+
+
 @pytest.mark.django_db
 def test_health_is_healthy_with_redis_and_database(client) -> None:
     from watcher.services.queues import push
