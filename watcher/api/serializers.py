@@ -6,13 +6,14 @@ from typing import Any
 
 from rest_framework import serializers
 
+from config.drf import Serializer
 from parser.types import Marketplace
 from watcher.models import AgentStatus, CommandAction, EmulationConfig
 
 
 # Declared field by field rather than as a ModelSerializer: this is the hottest response of the
 # API, and a ModelSerializer rebuilds its fields from the model for every instance.
-class TaskSerializer(serializers.Serializer):
+class TaskSerializer(Serializer):
     id = serializers.UUIDField(read_only=True)
     url = serializers.URLField(read_only=True)
     marketplace = serializers.ChoiceField(choices=Marketplace.choices, read_only=True)
@@ -25,7 +26,7 @@ class TaskSerializer(serializers.Serializer):
     )
 
 
-class ReportSerializer(serializers.Serializer):
+class ReportSerializer(Serializer):
     raw_text = serializers.CharField(allow_blank=True, trim_whitespace=False)
     timing_ms = serializers.IntegerField(min_value=0, max_value=24 * 3600 * 1000)
     success = serializers.BooleanField()
@@ -38,7 +39,7 @@ class ReportSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ReportResultSerializer(serializers.Serializer):
+class ReportResultSerializer(Serializer):
     task_id = serializers.UUIDField()
     status = serializers.CharField()
     outcome = serializers.CharField()
@@ -47,7 +48,7 @@ class ReportResultSerializer(serializers.Serializer):
     error = serializers.CharField(allow_blank=True)
 
 
-class HeartbeatSerializer(serializers.Serializer):
+class HeartbeatSerializer(Serializer):
     status = serializers.ChoiceField(choices=AgentStatus.choices)
     current_task = serializers.CharField(allow_null=True, required=False, default=None)
     stats = serializers.DictField(allow_null=True, required=False, default=None)
@@ -63,7 +64,7 @@ class HeartbeatSerializer(serializers.Serializer):
         return attrs
 
 
-class PanicSerializer(serializers.Serializer):
+class PanicSerializer(Serializer):
     reason = serializers.CharField(max_length=500)
     details = serializers.DictField(required=False, default=dict)
 
@@ -82,7 +83,7 @@ class EmulationConfigSerializer(serializers.ModelSerializer):
         )  # fmt: skip
 
 
-class AgentSummarySerializer(serializers.Serializer):
+class AgentSummarySerializer(Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=AgentStatus.choices)
@@ -92,7 +93,7 @@ class AgentSummarySerializer(serializers.Serializer):
     tasks_failed_today = serializers.IntegerField()
 
 
-class AgentListSerializer(serializers.Serializer):
+class AgentListSerializer(Serializer):
     agents = AgentSummarySerializer(many=True)
 
 
@@ -106,7 +107,7 @@ class AgentDetailSerializer(AgentSummarySerializer):
     created_at = serializers.DateTimeField()
 
 
-class TaskStatsSerializer(serializers.Serializer):
+class TaskStatsSerializer(Serializer):
     total_queued = serializers.IntegerField()
     total_in_progress = serializers.IntegerField()
     total_completed_today = serializers.IntegerField()
@@ -117,23 +118,23 @@ class TaskStatsSerializer(serializers.Serializer):
     estimated_completion_time = serializers.DateTimeField(allow_null=True)
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(required=False)
 
 
-class CommandRequestSerializer(serializers.Serializer):
+class CommandRequestSerializer(Serializer):
     command = serializers.ChoiceField(choices=CommandAction.choices)
     params = serializers.DictField(required=False, default=dict)
 
 
-class CommandSentSerializer(serializers.Serializer):
+class CommandSentSerializer(Serializer):
     status = serializers.CharField(default="ok")
     command = serializers.ChoiceField(choices=CommandAction.choices)
     command_id = serializers.UUIDField()
 
 
-class BroadcastSentSerializer(serializers.Serializer):
+class BroadcastSentSerializer(Serializer):
     status = serializers.CharField(default="ok")
     command = serializers.ChoiceField(choices=CommandAction.choices)
     sent_to = serializers.IntegerField(help_text="How many connected agents it was sent to.")
