@@ -148,6 +148,28 @@ async def test_a_command_reaches_the_socket_and_the_ack_is_stored(agent) -> None
     await communicator.disconnect()
 
 
+async def test_messages_reach_their_handlers_without_a_thread_hand_off(agent, monkeypatch):
+    """Channels would hop to the thread-sensitive thread before each handler; ours do not (their
+    database calls clean up on that thread themselves)."""
+    import channels.consumer
+
+    hops: list[str] = []
+
+    async def counted() -> None:
+        hops.append("close_old_connections")
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    communicator = await connected_socket(agent)
+    command = await database_sync_to_async(commands.send_command)(agent.agent, "stop", {})
+    assert (await communicator.receive_json_from(timeout=5))["command_id"] == str(command.pk)
+    await communicator.send_json_to({"type": "ack", "command_id": str(command.pk)})
+    assert await eventually(
+        lambda: AgentCommand.objects.filter(pk=command.pk, status=CommandStatus.ACKED).exists()
+    )
+    assert hops == []
+    await communicator.disconnect()
+
+
 async def test_an_error_ack_marks_the_command_failed(agent) -> None:
     communicator = await connected_socket(agent)
     command = await database_sync_to_async(commands.send_command)(agent.agent, "reboot_modem", {})
