@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -276,8 +277,9 @@ def broadcast(action: str, params: dict[str, Any] | None, user: Any = None) -> l
     return commands
 
 
-def record_ack(agent: Agent, command_id: str, status: str) -> AgentCommand | None:
-    """The agent acknowledged a command; idempotent; late ACKs of timed-out commands count."""
+def _store_ack(
+    agent: Agent, command_id: str, status: str
+) -> tuple[AgentCommand, events.CommandEvent] | None:
     try:
         pk = uuid.UUID(str(command_id))
     except ValueError:
@@ -302,10 +304,22 @@ def record_ack(agent: Agent, command_id: str, status: str) -> AgentCommand | Non
     if command.sent_by_id is not None:  # the live pages show who sent it
         user_model = get_user_model()
         command.sent_by = sql.get_one(user_model, user_model._meta.pk.name, command.sent_by_id)
-    events.send_event(
-        events.LIVE_AGENTS_GROUP,
-        events.command_event(command, "failed" if new_status == CommandStatus.FAILED else "acked"),
-    )
+    event = "failed" if new_status == CommandStatus.FAILED else "acked"
+    return command, events.command_event(command, event)
+
+
+async def arecord_ack(agent: Agent, command_id: str, status: str) -> AgentCommand | None:
+    """The agent acknowledged a command; idempotent; late ACKs of timed-out commands count.
+
+    Async, for the agent's socket: the row is updated on the database thread, then the live
+    pages are told from the socket's own event loop (no hand-off to the process's send loop
+    and back, as sync code needs). None when nothing changed.
+    """
+    stored = await database_sync_to_async(_store_ack)(agent, command_id, status)
+    if stored is None:
+        return None
+    command, event = stored
+    await events.asend_event(events.LIVE_AGENTS_GROUP, event)
     return command
 
 

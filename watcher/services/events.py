@@ -120,6 +120,17 @@ def send_events(events: Sequence[tuple[str, Payload]]) -> None:
         transaction.on_commit(lambda: _group_send(batch), robust=True)
 
 
+async def asend_event(group: str, payload: Payload) -> None:
+    """Group-send ``payload`` from async code (committed data only: nothing waits for a commit).
+
+    A channel layer failure is logged, not raised, as the sync senders' are.
+    """
+    try:
+        await get_channel_layer().group_send(group, payload)
+    except Exception:
+        log.exception("sending a live event failed", extra={"group": group})
+
+
 def send_to_channel(channel: str, payload: Payload) -> None:
     """Send to one consumer's channel (not a group), after commit."""
     transaction.on_commit(lambda: _run(get_channel_layer().send(channel, payload)), robust=True)
