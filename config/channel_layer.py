@@ -11,15 +11,22 @@ script per Redis shard (registered once, then run by its SHA) that drops the exp
 and pushes the message. The stored data (keys, message encoding, capacities, expiries) is the
 library's own, so consumers receive through the unchanged ``receive``;
 tests/test_channel_layer.py checks it against the library.
+
+Sync code (Django's HTTP threads, Celery tasks) sends with ``group_send_blocking`` and
+``send_blocking``: the same two trips with a blocking Redis client, one connection pool per
+process and shard. ``async_to_sync`` would start an event loop (and open a Redis connection)
+per send, and a shared loop in a thread costs two thread hand-offs per send.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import redis
 from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
 
 logger = logging.getLogger("channels_redis.core")
@@ -46,8 +53,29 @@ return over_capacity
 """
 
 
+def _blocking_pool(host: dict[str, Any]) -> redis.ConnectionPool:
+    """``channels_redis.utils.create_pool`` for the blocking client: the same host settings."""
+    host = dict(host)
+    if "address" in host:
+        return redis.ConnectionPool.from_url(host.pop("address"), **host)
+    master_name = host.pop("master_name", None)
+    if master_name is not None:
+        sentinel = redis.sentinel.Sentinel(
+            host.pop("sentinels"), sentinel_kwargs=host.pop("sentinel_kwargs", None)
+        )
+        return redis.sentinel.SentinelConnectionPool(master_name, sentinel, **host)
+    return redis.ConnectionPool(**host)
+
+
 class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
     _group_send_script: Any = None  # registered once: later sends go by EVALSHA
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._blocking: dict[int, tuple[redis.Redis, Any]] = {}
+        self._blocking_lock = threading.Lock()
+
+    # --- async (consumers) ----------------------------------------------------------------
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every channel of ``group`` (at most once, over capacity: dropped)."""
@@ -61,25 +89,74 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         channel_names = [member.decode("utf8") for member in members]
         if not channel_names:
             return
+        if self._group_send_script is None:
+            self._group_send_script = connection.register_script(GROUP_SEND_LUA)
+        for index, keys, args in self._pushes(channel_names, message):
+            over_capacity = await self._group_send_script(
+                keys=keys, args=args, client=self.connection(index)
+            )
+            self._log_over_capacity(over_capacity, len(channel_names), group)
+
+    # --- blocking (sync code: HTTP threads, Celery tasks) -----------------------------------
+
+    def group_send_blocking(self, group: str, message: dict[str, Any]) -> None:
+        """``group_send`` for sync code: the same Redis commands with a blocking client."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        key = self._group_key(group)
+        client, _ = self._blocking_client(self.consistent_hash(group))
+        pipe = client.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
+        pipe.zrange(key, 0, -1)
+        _, members = pipe.execute()
+        channel_names = [member.decode("utf8") for member in members]
+        if channel_names:
+            self._push_blocking(channel_names, message, group)
+
+    def send_blocking(self, channel: str, message: dict[str, Any]) -> None:
+        """Send to one channel from sync code; over capacity the message is dropped (and
+        logged), as group members' are, where the library's ``send`` raises ``ChannelFull``."""
+        assert isinstance(message, dict), "message is not a dict"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        assert "__asgi_channel__" not in message
+        self._push_blocking([channel], message, channel)
+
+    def _push_blocking(self, channel_names: list[str], message: dict[str, Any], to: str) -> None:
+        for index, keys, args in self._pushes(channel_names, message):
+            _, script = self._blocking_client(index)
+            self._log_over_capacity(script(keys=keys, args=args), len(channel_names), to)
+
+    def _blocking_client(self, index: int) -> tuple[redis.Redis, Any]:
+        # redis-py's pool is thread-safe and resets itself in a forked child (Celery's pool).
+        found = self._blocking.get(index)
+        if found is None:
+            with self._blocking_lock:
+                found = self._blocking.get(index)
+                if found is None:
+                    client = redis.Redis(connection_pool=_blocking_pool(self.hosts[index]))
+                    found = self._blocking[index] = (client, client.register_script(GROUP_SEND_LUA))
+        return found
+
+    # --- shared -----------------------------------------------------------------------------
+
+    def _pushes(
+        self, channel_names: list[str], message: dict[str, Any]
+    ) -> list[tuple[int, list[str], list[Any]]]:
+        """Per Redis shard: the channel keys and the arguments of GROUP_SEND_LUA."""
         by_connection, messages, capacities = self._map_channel_keys_to_connection(
             channel_names, message
         )
-        if self._group_send_script is None:
-            self._group_send_script = connection.register_script(GROUP_SEND_LUA)
+        pushes = []
         for index, channel_keys in by_connection.items():
             now = time.time()
             args = [messages[k] for k in channel_keys] + [capacities[k] for k in channel_keys]
             args += [now, int(now) - int(self.expiry), self.expiry]
-            over_capacity = await self._group_send_script(
-                keys=channel_keys, args=args, client=self.connection(index)
-            )
-            if over_capacity > 0:
-                logger.info(
-                    "%s of %s channels over capacity in group %s",
-                    over_capacity,
-                    len(channel_names),
-                    group,
-                )
+            pushes.append((index, channel_keys, args))
+        return pushes
+
+    @staticmethod
+    def _log_over_capacity(over_capacity: int, count: int, to: str) -> None:
+        if over_capacity > 0:
+            logger.info("%s of %s channels over capacity in %s", over_capacity, count, to)
 
     async def group_add_many(self, memberships: Sequence[tuple[str, str]]) -> None:
         """``group_add`` for many ``(group, channel)`` pairs: one pipeline per Redis shard.

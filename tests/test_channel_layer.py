@@ -122,3 +122,48 @@ async def test_group_add_many_stores_what_group_add_does() -> None:
         await ours.group_add_many([("not a valid group!", channels[0])])
     await ours.flush()
     await library.flush()
+
+
+async def test_blocking_sends_deliver_what_the_async_ones_do() -> None:
+    """Sync code's group_send_blocking / send_blocking: received by the library's receive."""
+    from asgiref.sync import sync_to_async
+
+    ours, library = layers()
+    local_a, local_b = await ours.new_channel(), await ours.new_channel()
+    remote, general = await library.new_channel(), "general-channel"
+    for channel in (local_a, local_b, remote, general):
+        await ours.group_add("g", channel)
+
+    await sync_to_async(ours.group_send_blocking)("g", {"type": "hello", "n": 1})
+    await sync_to_async(ours.send_blocking)(local_b, {"type": "direct", "n": 2})
+    await sync_to_async(ours.send_blocking)(remote, {"type": "direct", "n": 3})
+
+    assert await drain(ours, local_a) == [{"type": "hello", "n": 1}]
+    assert await drain(ours, local_b) == [{"type": "hello", "n": 1}, {"type": "direct", "n": 2}]
+    assert await drain(library, remote) == [{"type": "hello", "n": 1}, {"type": "direct", "n": 3}]
+    assert await drain(library, general) == [{"type": "hello", "n": 1}]
+    await sync_to_async(ours.group_send_blocking)("nobody", {"type": "hello"})  # a no-op
+    with pytest.raises(TypeError, match="Group name must be"):
+        ours.group_send_blocking("not a valid group!", {"type": "hello"})
+    await ours.flush()
+    await library.flush()
+
+
+async def test_blocking_sends_keep_capacity_and_group_expiry() -> None:
+    from asgiref.sync import sync_to_async
+
+    ours, _ = layers(capacity=2, group_expiry=60)
+    full, stale = "full-channel", "stale-channel"
+    await ours.group_add("g", full)
+    connection = ours.connection(0)
+    await connection.zadd(ours._group_key("g"), {stale: time.time() - 120})
+    await ours.send(full, {"type": "old", "n": 1})
+    await ours.send(full, {"type": "old", "n": 2})
+
+    await sync_to_async(ours.group_send_blocking)("g", {"type": "new", "n": 3})  # full: dropped
+    await sync_to_async(ours.send_blocking)(full, {"type": "new", "n": 4})  # dropped, no error
+
+    assert [m["n"] for m in await drain(ours, full)] == [1, 2]
+    assert await drain(ours, stale) == []
+    assert await connection.zrange(ours._group_key("g"), 0, -1) == [full.encode()]
+    await ours.flush()

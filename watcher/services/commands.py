@@ -312,8 +312,8 @@ async def arecord_ack(agent: Agent, command_id: str, status: str) -> AgentComman
     """The agent acknowledged a command; idempotent; late ACKs of timed-out commands count.
 
     Async, for the agent's socket: the row is updated on the database thread, then the live
-    pages are told from the socket's own event loop (no hand-off to the process's send loop
-    and back, as sync code needs). None when nothing changed.
+    pages are told from the socket's own event loop, which the database thread (one per
+    process, shared by every socket) does not wait for. None when nothing changed.
     """
     stored = await database_sync_to_async(_store_ack)(agent, command_id, status)
     if stored is None:
