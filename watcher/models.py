@@ -473,6 +473,9 @@ class AgentCommand(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Who sent it, as they were named then: kept when the user is renamed or deleted, and the
+    # live pages show it without reading the user again for every ACK.
+    sent_by_name = models.CharField(_("sent by (name)"), max_length=150, blank=True, editable=False)
     status = models.CharField(
         _("status"), max_length=20, choices=CommandStatus.choices, default=CommandStatus.PENDING
     )

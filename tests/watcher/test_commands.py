@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from watcher.schedules import ensure_schedules
 from watcher.services import agents, commands, events
 from watcher.services.errors import Unavailable
 from watcher.services.redis import AGENT_COMMANDS_KEY, AGENT_CONNECTION_KEY, get_redis
+from watcher.services.stats import command_history
 from watcher.tasks import resend_commands
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,7 +90,7 @@ def test_a_command_is_sent_to_a_connected_agent(agent, admin_client) -> None:
     }
     row = AgentCommand.objects.get(pk=body["command_id"])
     assert row.agent_id == agent.agent.pk and row.status == CommandStatus.SENT
-    assert row.attempts == 1 and row.sent_by.username == "root"
+    assert row.attempts == 1 and row.sent_by.username == "root" and row.sent_by_name == "root"
     assert row.timeout_at > row.sent_at
     assert get_redis().lrange(AGENT_COMMANDS_KEY.format(id=agent.id), 0, -1) == [str(row.pk)]
 
@@ -365,3 +367,32 @@ def test_a_rolled_back_write_announces_nothing(agent, live) -> None:
         raise RuntimeError
     events.agent_changed(agent.agent, "heartbeat")
     assert live.receive()["event"] == "heartbeat"
+
+
+def test_who_sent_a_command_is_kept_when_the_user_goes(agent) -> None:
+    connect(agent)
+    user = User.objects.create_user("olga", password="pw", is_superuser=True)
+    command = commands.send_command(agent.agent, "pause", {}, user)
+    user.username = "olga.renamed"
+    user.save()
+    assert command_history(agent.agent)[0]["sent_by"] == "olga"
+    user.delete()
+    row = AgentCommand.objects.get(pk=command.pk)
+    assert row.sent_by is None and row.sent_by_name == "olga"
+    assert command_history(agent.agent)[0]["sent_by"] == "olga"
+
+
+def test_the_migration_names_the_senders_of_earlier_commands(agent) -> None:
+    from django.apps import apps
+
+    fill_names = importlib.import_module(
+        "watcher.migrations.0006_agentcommand_sent_by_name"
+    ).fill_names
+    connect(agent)
+    user = User.objects.create_user("ivan", password="pw", is_superuser=True)
+    earlier = commands.send_command(agent.agent, "pause", {}, user)
+    nobody = commands.send_command(agent.agent, "stop", {})
+    AgentCommand.objects.update(sent_by_name="")  # as before the field existed
+    fill_names(apps, None)
+    assert AgentCommand.objects.get(pk=earlier.pk).sent_by_name == "ivan"
+    assert AgentCommand.objects.get(pk=nobody.pk).sent_by_name == ""

@@ -270,7 +270,8 @@ async def test_staff_see_heartbeats_panics_and_commands_live(agent) -> None:
     socket = await connected_socket(agent)
     connected = await live.receive_json_from(timeout=5)
     assert connected["event"] == "connected" and connected["agent"]["connected"] is True
-    command = await database_sync_to_async(commands.send_command)(agent.agent, "pause", {})
+    admin = await database_sync_to_async(User.objects.create_user)("sender", password="pw")
+    command = await database_sync_to_async(commands.send_command)(agent.agent, "pause", {}, admin)
     sent = await live.receive_json_from(timeout=5)
     assert sent["type"] == "command" and sent["event"] == "sent"
     assert sent["command"]["id"] == str(command.pk) and sent["command"]["status"] == "sent"
@@ -278,6 +279,7 @@ async def test_staff_see_heartbeats_panics_and_commands_live(agent) -> None:
     await socket.send_json_to({"type": "ack", "command_id": str(command.pk), "status": "ok"})
     acked = await live.receive_json_from(timeout=5)
     assert acked["event"] == "acked" and acked["command"]["status"] == "acked"
+    assert sent["command"]["sent_by"] == acked["command"]["sent_by"] == "sender"
 
     await database_sync_to_async(agents.enter_panic)(agent.agent, "captcha", {}, "10.7.7.7")
     panic = await live.receive_json_from(timeout=5)

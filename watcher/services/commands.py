@@ -19,7 +19,6 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
@@ -221,11 +220,13 @@ def _remember(commands: list[AgentCommand]) -> None:
 
 def _new_command(agent: Agent, action: str, params: dict[str, Any], user: Any) -> AgentCommand:
     now = timezone.now()
+    sender = _user(user)
     return AgentCommand(
         agent=agent,
         action=action,
         params=params,
-        sent_by=_user(user),
+        sent_by=sender,
+        sent_by_name=sender.get_username() if sender else "",
         status=CommandStatus.SENT,
         created_at=now,
         sent_at=now,
@@ -301,9 +302,6 @@ def _store_ack(
     if command is None:
         log.info("ack ignored", extra={"agent": str(agent.pk), "command_id": str(pk)})
         return None
-    if command.sent_by_id is not None:  # the live pages show who sent it
-        user_model = get_user_model()
-        command.sent_by = sql.get_one(user_model, user_model._meta.pk.name, command.sent_by_id)
     event = "failed" if new_status == CommandStatus.FAILED else "acked"
     return command, events.command_event(command, event)
 
@@ -333,7 +331,7 @@ def resend_unacked(now: dt.datetime | None = None) -> dict[str, int]:
     open_commands = AgentCommand.objects.filter(status__in=OPEN_COMMAND_STATUSES)
     batch: list[tuple[str, events.Payload]] = []
     timed_out = 0
-    for command in open_commands.filter(timeout_at__lte=now).select_related("sent_by"):
+    for command in open_commands.filter(timeout_at__lte=now):
         if AgentCommand.objects.filter(pk=command.pk, status=command.status).update(
             status=CommandStatus.TIMED_OUT
         ):
@@ -343,7 +341,7 @@ def resend_unacked(now: dt.datetime | None = None) -> dict[str, int]:
     due = list(
         open_commands.filter(
             timeout_at__gt=now, sent_at__lte=now - dt.timedelta(seconds=resend_after())
-        ).select_related("sent_by")
+        )
     )
     online = set(connected_agent_ids(sorted({str(c.agent_id) for c in due})))
     resent = 0

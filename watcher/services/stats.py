@@ -158,7 +158,6 @@ def live_agent_row(agent: Agent) -> AgentRow:
 
 
 def command_row(command: AgentCommand) -> CommandRow:
-    user = command.sent_by if AgentCommand.sent_by.is_cached(command) else None  # type: ignore[attr-defined]
     return {
         "id": str(command.pk),
         "agent_id": str(command.agent_id),
@@ -167,7 +166,7 @@ def command_row(command: AgentCommand) -> CommandRow:
         "status": command.status,
         "ack_status": command.ack_status,
         "attempts": command.attempts,
-        "sent_by": user.get_username() if user else None,
+        "sent_by": command.sent_by_name or None,
         "created_at": command.created_at.isoformat(),
         "sent_at": _iso(command.sent_at),
         "acked_at": _iso(command.acked_at),
@@ -180,5 +179,5 @@ COMMAND_HISTORY_SIZE = 100
 
 def command_history(agent: Agent, limit: int = COMMAND_HISTORY_SIZE) -> list[CommandRow]:
     """The agent's last ``limit`` commands, newest first, with their ACKs."""
-    commands = AgentCommand.objects.filter(agent=agent).select_related("sent_by")
+    commands = AgentCommand.objects.filter(agent=agent)
     return [command_row(c) for c in commands.order_by("-created_at")[:limit]]
