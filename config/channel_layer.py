@@ -53,9 +53,15 @@ return over_capacity
 """
 
 
+# A request thread or a Celery task waits at most this long for Redis: a hung server fails the
+# send (logged by the caller) instead of holding the thread.
+BLOCKING_TIMEOUT = 10.0
+
+
 def _blocking_pool(host: dict[str, Any]) -> redis.ConnectionPool:
-    """``channels_redis.utils.create_pool`` for the blocking client: the same host settings."""
-    host = dict(host)
+    """``channels_redis.utils.create_pool`` for the blocking client: the same host settings
+    (plus timeouts, unless the host sets its own)."""
+    host = {"socket_timeout": BLOCKING_TIMEOUT, "socket_connect_timeout": BLOCKING_TIMEOUT, **host}
     if "address" in host:
         return redis.ConnectionPool.from_url(host.pop("address"), **host)
     master_name = host.pop("master_name", None)

@@ -167,3 +167,24 @@ async def test_blocking_sends_keep_capacity_and_group_expiry() -> None:
     assert await drain(ours, stale) == []
     assert await connection.zrange(ours._group_key("g"), 0, -1) == [full.encode()]
     await ours.flush()
+
+
+def test_a_hung_redis_fails_a_blocking_send_instead_of_holding_the_thread() -> None:
+    """A server that accepts and never answers: the send gives up after the timeout."""
+    import socket
+
+    import redis
+
+    import config.channel_layer as module
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        layer = RedisChannelLayer(hosts=[f"redis://127.0.0.1:{port}/0"])
+        old, module.BLOCKING_TIMEOUT = module.BLOCKING_TIMEOUT, 0.5
+        try:
+            with pytest.raises(redis.TimeoutError):
+                layer.group_send_blocking("g", {"type": "hello"})
+        finally:
+            module.BLOCKING_TIMEOUT = old
