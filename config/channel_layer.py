@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+import redis.sentinel
 from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
 
 logger = logging.getLogger("channels_redis.core")
@@ -53,8 +54,8 @@ return over_capacity
 """
 
 
-# A request thread or a Celery task waits at most this long for Redis: a hung server fails the
-# send (logged by the caller) instead of holding the thread.
+# Seconds a request thread or a Celery task waits for Redis to connect, and then for each
+# answer: a hung server fails the send (logged by the caller) instead of holding the thread.
 BLOCKING_TIMEOUT = 10.0
 
 
@@ -66,9 +67,9 @@ def _blocking_pool(host: dict[str, Any]) -> redis.ConnectionPool:
         return redis.ConnectionPool.from_url(host.pop("address"), **host)
     master_name = host.pop("master_name", None)
     if master_name is not None:
-        sentinel = redis.sentinel.Sentinel(
-            host.pop("sentinels"), sentinel_kwargs=host.pop("sentinel_kwargs", None)
-        )
+        timeouts = {k: host[k] for k in ("socket_timeout", "socket_connect_timeout")}
+        sentinel_kwargs = host.pop("sentinel_kwargs", None) or timeouts
+        sentinel = redis.sentinel.Sentinel(host.pop("sentinels"), sentinel_kwargs=sentinel_kwargs)
         return redis.sentinel.SentinelConnectionPool(master_name, sentinel, **host)
     return redis.ConnectionPool(**host)
 

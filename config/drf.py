@@ -13,10 +13,27 @@ from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 
 
-def _holds_fields(field: serializers.Field) -> bool:
-    # Nested serializers and ListField/DictField bind their children to themselves: a shallow
-    # copy would share children bound to another parent.
-    return hasattr(field, "child") or hasattr(field, "child_relation") or hasattr(field, "fields")
+def _needs_deep_copy(field: serializers.Field) -> bool:
+    own = vars(field)
+    return (
+        # Nested serializers and ListField/DictField bind their children to themselves: a
+        # shallow copy would share children bound to another parent.
+        isinstance(field, serializers.BaseSerializer)
+        or "child" in own
+        or "child_relation" in own
+        # A list or dict default would be the same object in every request's data.
+        or isinstance(own.get("default"), (list, dict, set))
+        or isinstance(own.get("initial"), (list, dict, set))
+    )
+
+
+def _shallow_copy(field: serializers.Field) -> serializers.Field:
+    clone = copy.copy(field)
+    # Containers an instance may change in place (``field.validators.append(...)`` in a
+    # serializer's ``__init__`` is a common idiom) are the copy's own.
+    clone._validators = list(field._validators)
+    clone.error_messages = dict(field.error_messages)
+    return clone
 
 
 class Serializer(serializers.Serializer):  # type: ignore[misc]
@@ -24,10 +41,10 @@ class Serializer(serializers.Serializer):  # type: ignore[misc]
 
     DRF deep-copies every declared field for every serializer instance, which calls each field's
     ``__init__`` again (validators included). Here a class builds its fields once; an instance
-    gets shallow copies, which DRF then binds to it as usual (name, parent, source). What a
-    copy shares with the others is what DRF never changes after ``__init__``: its options,
-    error messages and validator list (built once here). Fields that hold other fields are
-    deep-copied as before.
+    gets shallow copies, which DRF then binds to it as usual (name, parent, source), with their
+    own validator list and error messages. The options a copy shares with the others are the
+    ones DRF never changes after ``__init__``. Fields that hold other fields, or a list or dict
+    default, are deep-copied as before.
     """
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -36,10 +53,10 @@ class Serializer(serializers.Serializer):  # type: ignore[misc]
         if prototypes is None:
             prototypes = super().get_fields()
             for field in prototypes.values():
-                field.validators  # noqa: B018 - built now, shared by the copies
+                field.validators  # noqa: B018 - built once here
             cls._field_prototypes = prototypes
         return {
-            name: copy.deepcopy(field) if _holds_fields(field) else copy.copy(field)
+            name: copy.deepcopy(field) if _needs_deep_copy(field) else _shallow_copy(field)
             for name, field in prototypes.items()
         }
 

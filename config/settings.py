@@ -139,7 +139,8 @@ if env.str("DATABASE_URL", default=""):
     # On: every checkout from the pool (each request, each WebSocket database call) first pings
     # the server, a round trip; 0.4-0.6 ms of a command's round trip in bench/ws.py. Off (as
     # Django's default): a connection that died idle (the database restarted) fails the one
-    # request that gets it, and the pool then drops it.
+    # use that gets it (a request, a socket message, a task run), and the pool then drops it.
+    # docs/production.md says what that means for users.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_HEALTH_CHECKS", default=False)
 else:
     DATABASES = {

@@ -188,3 +188,37 @@ def test_a_hung_redis_fails_a_blocking_send_instead_of_holding_the_thread() -> N
                 layer.group_send_blocking("g", {"type": "hello"})
         finally:
             module.BLOCKING_TIMEOUT = old
+
+
+async def test_blocking_sends_find_each_channel_on_its_own_shard() -> None:
+    """Two Redis hosts (here two databases of one server): each message lands on the shard the
+    library's receive reads."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from asgiref.sync import sync_to_async
+
+    url = urlsplit(settings.REDIS_URL)
+    db = int(url.path.strip("/") or 0)
+    other = urlunsplit(url._replace(path=f"/{(db + 1) % 16}"))
+    ours, _ = layers(hosts=[settings.REDIS_URL, other])
+    # Receiving processes whose channels live on shard 0 and on shard 1.
+    receivers: dict[int, LibraryLayer] = {}
+    channels: dict[int, str] = {}
+    while len(receivers) < 2:
+        layer = LibraryLayer(hosts=ours.hosts, prefix=ours.prefix)
+        channel = await layer.new_channel()
+        shard = layer.consistent_hash(layer.non_local_name(channel))
+        if shard not in receivers:
+            receivers[shard], channels[shard] = layer, channel
+    for channel in channels.values():
+        await ours.group_add("g", channel)
+
+    await sync_to_async(ours.group_send_blocking)("g", {"type": "hello"})
+    await sync_to_async(ours.send_blocking)(channels[1], {"type": "direct"})
+
+    assert await drain(receivers[0], channels[0]) == [{"type": "hello"}]
+    assert await drain(receivers[1], channels[1]) == [{"type": "hello"}, {"type": "direct"}]
+    for channel in channels.values():
+        await ours.group_discard("g", channel)
+    for layer in (ours, *receivers.values()):
+        await layer.flush()

@@ -92,14 +92,33 @@ def test_each_instance_has_its_own_bound_fields_built_once_per_class() -> None:
     # A ListField's child is bound to that instance's copy, not to another one.
     assert first.fields["tags"].child.parent is first.fields["tags"]
     assert first.fields["tags"].child is not second.fields["tags"].child
-    # Built once: the copies share the validators built for the class (DRF builds new ones).
-    assert first.fields["count"].validators is second.fields["count"].validators
-    assert len(first.fields["count"].validators) == 2
+    # Built once: the copies hold the validators built for the class (DRF builds new ones)...
+    mine, theirs = first.fields["count"].validators, second.fields["count"].validators
+    assert len(mine) == 2 and all(a is b for a, b in zip(mine, theirs, strict=True))
     library = Library(), Library()
-    assert library[0].fields["count"].validators is not library[1].fields["count"].validators
+    assert library[0].fields["count"].validators[0] is not library[1].fields["count"].validators[0]
+    # ... in lists of their own: what one instance adds stays with it.
+    mine.append(lambda value: None)
+    assert len(Ours().fields["count"].validators) == 2
+    first.fields["name"].error_messages["blank"] = "changed"
+    assert Ours().fields["name"].error_messages["blank"] != "changed"
     # One instance's errors do not reach another.
     assert not first.is_valid() and second.is_valid()
     assert second.errors == {}
+
+
+def test_a_list_or_dict_default_is_not_shared_between_instances() -> None:
+    class WithDefaults(Serializer):
+        tags = serializers.JSONField(default=[])
+        meta = serializers.JSONField(default={})
+
+    first = WithDefaults(data={})
+    assert first.is_valid()
+    first.validated_data["tags"].append("x")
+    first.validated_data["meta"]["k"] = 1
+    second = WithDefaults(data={})
+    assert second.is_valid()
+    assert second.validated_data == {"tags": [], "meta": {}}
 
 
 def test_subclasses_keep_their_own_fields() -> None:

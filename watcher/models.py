@@ -452,6 +452,9 @@ class CommandStatus(models.TextChoices):
 OPEN_COMMAND_STATUSES = (CommandStatus.PENDING, CommandStatus.SENT)
 
 
+SENT_BY_NAME_LENGTH = 150
+
+
 class AgentCommand(models.Model):
     """A command sent to an agent over its WebSocket, with the agent's acknowledgement.
 
@@ -474,8 +477,16 @@ class AgentCommand(models.Model):
         related_name="+",
     )
     # Who sent it, as they were named then: kept when the user is renamed or deleted, and the
-    # live pages show it without reading the user again for every ACK.
-    sent_by_name = models.CharField(_("sent by (name)"), max_length=150, blank=True, editable=False)
+    # live pages show it without reading the user again for every ACK. The database default
+    # lets processes still running older code insert commands while the migration runs.
+    sent_by_name = models.CharField(
+        _("sent by (name)"),
+        max_length=SENT_BY_NAME_LENGTH,
+        blank=True,
+        default="",
+        db_default="",
+        editable=False,
+    )
     status = models.CharField(
         _("status"), max_length=20, choices=CommandStatus.choices, default=CommandStatus.PENDING
     )

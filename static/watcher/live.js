@@ -91,6 +91,8 @@
     flash(row);
   }
 
+  const FINAL_COMMAND_STATUSES = new Set(["acked", "failed"]);
+
   function commandCells(cmd) {
     return [
       localTime(cmd.created_at),
@@ -106,6 +108,9 @@
   function onCommand(cmd, prepend) {
     if (!historyBody || !card || cmd.agent_id !== card.dataset.agentId) return;
     let row = historyBody.querySelector(`tr[data-command-id="${cmd.id}"]`);
+    // The "sent" event can arrive after the ACK's (they leave different threads): a command
+    // that was ACKed does not go back to "sent".
+    if (row && cmd.status === "sent" && FINAL_COMMAND_STATUSES.has(row.dataset.status)) return;
     if (!row) {
       const empty = document.getElementById("command-history-empty");
       if (empty) empty.hidden = true;

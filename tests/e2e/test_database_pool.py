@@ -21,7 +21,8 @@ def kill_server_connections() -> int:
     dsn = psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if k in keys})
     with psycopg.connect(dsn, autocommit=True) as admin:
         row = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            # Waits (up to 5 s) until each backend has exited: a ping must not find it alive.
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
             "WHERE application_name = %s",
             (APP_NAME,),
         ).fetchone()

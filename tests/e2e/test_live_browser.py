@@ -182,6 +182,13 @@ def test_an_admin_sends_a_command_and_sees_the_ack_live(
             page.click('button[data-action="pause"]')
             expect(history).to_have_count(2, timeout=TIMEOUT_MS)
             expect(history.first).to_have_attribute("data-status", "acked", timeout=TIMEOUT_MS)
+            # A "sent" event that arrives after the ACK's does not take the row back; a marker
+            # event sent after it shows it was handled.
+            acked_id = history.first.get_attribute("data-command-id")
+            late_sent_then_marker(handle.id, acked_id)
+            expect(history).to_have_count(3, timeout=TIMEOUT_MS)
+            row = page.locator(f'#command-history tr[data-command-id="{acked_id}"]')
+            expect(row).to_have_attribute("data-status", "acked")
             page.close()
     finally:
         fake.stopping.set()
@@ -191,6 +198,40 @@ def test_an_admin_sends_a_command_and_sees_the_ack_live(
         ("pause", CommandStatus.ACKED),
         ("reboot_modem", CommandStatus.ACKED),
     ]
+
+
+def late_sent_then_marker(agent_id: str, command_id: str) -> None:
+    """Live events as the server sends them, from a thread of their own (sync sends refuse a
+    thread with a running event loop, and Playwright's sync API keeps one in this thread)."""
+    from channels.layers import get_channel_layer
+
+    from watcher.services.events import LIVE_AGENTS_GROUP
+
+    def row(pk: str, status: str) -> dict[str, Any]:
+        return {
+            "id": pk,
+            "agent_id": agent_id,
+            "action": "pause",
+            "params": {},
+            "status": status,
+            "ack_status": "",
+            "attempts": 1,
+            "sent_by": "boss",
+            "created_at": "2026-12-01T10:00:00+00:00",
+            "sent_at": "2026-12-01T10:00:00+00:00",
+            "acked_at": None,
+            "timeout_at": None,
+        }
+
+    def send() -> None:
+        layer = get_channel_layer()
+        for pk in (command_id, "00000000-0000-4000-8000-000000000001"):
+            event = {"type": "live.command", "event": "sent", "command": row(pk, "sent")}
+            layer.group_send_blocking(LIVE_AGENTS_GROUP, event)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    thread.join(10)
 
 
 def test_non_staff_get_no_page_and_no_socket(chromium: str, server: Server) -> None:

@@ -383,16 +383,36 @@ def test_who_sent_a_command_is_kept_when_the_user_goes(agent) -> None:
 
 
 def test_the_migration_names_the_senders_of_earlier_commands(agent) -> None:
-    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
 
-    fill_names = importlib.import_module(
-        "watcher.migrations.0006_agentcommand_sent_by_name"
-    ).fill_names
+    migration = "0006_agentcommand_sent_by_name"
+    fill_names = importlib.import_module(f"watcher.migrations.{migration}").fill_names
+    historical = MigrationExecutor(connection).loader.project_state(("watcher", migration)).apps
     connect(agent)
     user = User.objects.create_user("ivan", password="pw", is_superuser=True)
     earlier = commands.send_command(agent.agent, "pause", {}, user)
     nobody = commands.send_command(agent.agent, "stop", {})
     AgentCommand.objects.update(sent_by_name="")  # as before the field existed
-    fill_names(apps, None)
+    fill_names(historical, None)
     assert AgentCommand.objects.get(pk=earlier.pk).sent_by_name == "ivan"
     assert AgentCommand.objects.get(pk=nobody.pk).sent_by_name == ""
+
+
+def test_code_that_does_not_know_the_name_column_can_still_insert_commands(agent) -> None:
+    """What a process running the previous release does while the migration runs."""
+    from django.db import connection
+
+    pk = uuid.uuid4()
+    uuid_field = AgentCommand._meta.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO watcher_agentcommand (id, agent_id, action, params, status, ack_status, "
+            "created_at, attempts) VALUES (%s, %s, 'stop', '{}', 'sent', '', %s, 1)",
+            [
+                uuid_field.get_db_prep_value(pk, connection),
+                uuid_field.get_db_prep_value(agent.agent.pk, connection),
+                timezone.now(),
+            ],
+        )
+    assert AgentCommand.objects.get(pk=pk).sent_by_name == ""

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from watcher.models import (
     OPEN_COMMAND_STATUSES,
+    SENT_BY_NAME_LENGTH,
     Agent,
     AgentCommand,
     AgentStatus,
@@ -226,7 +227,7 @@ def _new_command(agent: Agent, action: str, params: dict[str, Any], user: Any) -
         action=action,
         params=params,
         sent_by=sender,
-        sent_by_name=sender.get_username() if sender else "",
+        sent_by_name=sender.get_username()[:SENT_BY_NAME_LENGTH] if sender else "",
         status=CommandStatus.SENT,
         created_at=now,
         sent_at=now,

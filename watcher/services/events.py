@@ -1,8 +1,9 @@
-"""Live events: the payload types and the one helper that sends them, after commit.
+"""Live events: the payload types and the helpers that send them.
 
 Every message that crosses the channel layer is declared here. ``type`` is the Channels
-handler name (``agent.command`` → ``AgentConsumer.agent_command``). Events are sent only once
-the surrounding transaction commits, so a rolled-back write never announces itself.
+handler name (``agent.command`` → ``AgentConsumer.agent_command``). Sync code's sends wait
+for the surrounding transaction to commit, so a rolled-back write never announces itself;
+``asend_event`` is for async code announcing what is committed already.
 """
 
 from __future__ import annotations
