@@ -25,6 +25,22 @@ def clean_redis() -> Iterator[None]:
     client.flushdb()
 
 
+@pytest.fixture(autouse=True)
+def own_channel_layer() -> Iterator[None]:
+    """Each test gets channel layer objects of its own.
+
+    channels_redis keeps its receive state (a lock, the event loop that took it, a count of
+    waiting receives) on the layer object. A server process has one event loop; a test run has
+    one per async test, and a receive left pending by one test (finished only when the garbage
+    collector gets to it) must not reach into the next test's.
+    """
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def celery_eager() -> Iterator[None]:
     """Run Celery tasks inline in the caller (``.delay()`` included) for one test."""

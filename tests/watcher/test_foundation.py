@@ -26,9 +26,9 @@ PROBE = (
 )
 
 
-def _probe(env: dict[str, str]) -> dict[str, object]:
+def _probe(env: dict[str, str], probe: str = PROBE) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
         capture_output=True,
@@ -97,17 +97,7 @@ def test_a_sqlite_database_url_gets_a_working_sqlite_connection(tmp_path: Path) 
         "print(json.dumps({'engine': c.vendor, 'journal': cur.fetchone()[0], "
         "'options': sorted(c.settings_dict['OPTIONS'])}))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {
+    assert _probe(env, probe) == {
         "engine": "sqlite",
         "journal": "wal",
         "options": ["init_command", "timeout", "transaction_mode"],

@@ -1,0 +1,61 @@
+"""config/middleware.py: browser middleware off for agents' API requests, on for the rest."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from watcher.services.agents import create_agent
+
+pytestmark = pytest.mark.django_db
+API = "/api/v1/watcher"
+
+
+@pytest.fixture
+def agent_key() -> str:
+    return create_agent("modem-mw")[1]
+
+
+def test_an_agent_request_runs_without_session_or_messages(agent_key: str) -> None:
+    client = Client()
+    client.cookies["sessionid"] = "whatever"  # a stray cookie changes nothing
+    response = client.get(f"{API}/tasks/next", HTTP_AUTHORIZATION=f"Bearer {agent_key}")
+    assert response.status_code == 204
+    request = response.wsgi_request
+    assert not hasattr(request, "session") and not hasattr(request, "_messages")
+    assert not request.user.is_authenticated  # DRF's: the agent is request.auth
+    assert "Cookie" not in response.get("Vary", "")
+    assert "Accept-Language" in response.get("Vary", "")  # languages are still negotiated
+    assert response["X-Frame-Options"] == "DENY"  # and the security headers still set
+
+
+def test_agents_still_get_their_errors_in_their_language() -> None:
+    wrong = {"HTTP_AUTHORIZATION": "Bearer wa_not-a-key"}
+    english = Client().get(f"{API}/tasks/next", HTTP_ACCEPT_LANGUAGE="en", **wrong)
+    russian = Client().get(f"{API}/tasks/next", HTTP_ACCEPT_LANGUAGE="ru", **wrong)
+    assert english.status_code == russian.status_code == 401
+    assert english.json()["detail"] == "Invalid API key."
+    assert russian.json()["detail"] != "Invalid API key."
+
+
+def test_staff_and_browsers_keep_sessions_csrf_and_users(agent_key: str) -> None:
+    User.objects.create_superuser("root", "root@example.com", "pw-root-1")
+    client = Client(enforce_csrf_checks=True)
+    assert client.login(username="root", password="pw-root-1")
+    # A session-authenticated API write without the CSRF token is refused, as before...
+    response = client.post(f"{API}/agents/command", {"command": "pause"}, "application/json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    # ... and an agent key does not open a way around it: the key is not a staff credential.
+    response = client.post(
+        f"{API}/agents/command",
+        {"command": "pause"},
+        "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {agent_key}",
+    )
+    assert response.status_code == 401
+    # Browser pages ignore the header: sessions and users as usual.
+    page = client.get("/admin/", HTTP_AUTHORIZATION=f"Bearer {agent_key}")
+    assert page.status_code == 200 and page.wsgi_request.user.username == "root"
+    assert Client().get("/admin/").status_code == 302  # anonymous: to the login page
