@@ -29,20 +29,29 @@ AGENT_BEARER = f"bearer {KEY_PREFIX}"  # the keyword in any case, the key's own 
 
 def is_agent_request(request: HttpRequest) -> bool:
     """An API request that carries an agent's API key (whether the key is valid is the API's
-    business: it answers 401 without any of the skipped middleware's help)."""
-    return (
-        request.path_info.startswith(API_PREFIX)
-        and request.META.get("HTTP_AUTHORIZATION", "")[: len(AGENT_BEARER)].lower()
-        == AGENT_BEARER.lower()
-    )
+    business: it answers 401 without any of the skipped middleware's help). Decided once per
+    request, so that the four classes agree."""
+    found: bool | None = getattr(request, "_watcher_agent_request", None)
+    if found is None:
+        found = request.path_info.startswith(API_PREFIX) and (
+            request.META.get("HTTP_AUTHORIZATION", "")[: len(AGENT_BEARER)].lower()
+            == AGENT_BEARER.lower()
+        )
+        request._watcher_agent_request = found  # type: ignore[attr-defined]
+    return found
 
 
 class _SkippedForAgents:
+    """Sync mode only (how config/wsgi_bridge.py runs Django); in async mode all of it runs."""
+
     get_response: Callable[[HttpRequest], HttpResponseBase]
     async_mode: bool
 
+    def skipped(self, request: HttpRequest) -> bool:
+        return not self.async_mode and is_agent_request(request)
+
     def __call__(self, request: HttpRequest) -> Any:
-        if not self.async_mode and is_agent_request(request):
+        if self.skipped(request):
             return self.get_response(request)
         return super().__call__(request)  # type: ignore[misc]
 
@@ -53,7 +62,7 @@ class SessionMiddleware(_SkippedForAgents, sessions.SessionMiddleware):
 
 class CsrfViewMiddleware(_SkippedForAgents, csrf.CsrfViewMiddleware):
     def process_view(self, request: HttpRequest, callback: Any, args: Any, kwargs: Any) -> Any:
-        if is_agent_request(request):
+        if self.skipped(request):
             return None
         return super().process_view(request, callback, args, kwargs)
 

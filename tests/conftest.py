@@ -6,6 +6,7 @@ The Redis database is flushed around each test: point ``REDIS_URL`` at a disposa
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -38,6 +39,11 @@ def own_channel_layer() -> Iterator[None]:
 
     channel_layers.backends.clear()
     yield
+    for layer in channel_layers.backends.values():
+        if getattr(layer, "receive_count", 0):
+            warnings.warn(f"a receive is still pending on {layer}", stacklevel=1)
+        for client, _ in getattr(layer, "_blocking", {}).values():
+            client.close()
     channel_layers.backends.clear()
 
 

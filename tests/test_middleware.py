@@ -55,6 +55,10 @@ def test_staff_and_browsers_keep_sessions_csrf_and_users(agent_key: str) -> None
         HTTP_AUTHORIZATION=f"Bearer {agent_key}",
     )
     assert response.status_code == 401
+    # Django's CSRF check still guards the pages, header or not.
+    for headers in ({}, {"HTTP_AUTHORIZATION": f"Bearer {agent_key}"}):
+        refused = client.post("/i18n/setlang/", {"language": "en"}, **headers)
+        assert refused.status_code == 403 and b"CSRF" in refused.content
     # Browser pages ignore the header: sessions and users as usual.
     page = client.get("/admin/", HTTP_AUTHORIZATION=f"Bearer {agent_key}")
     assert page.status_code == 200 and page.wsgi_request.user.username == "root"

@@ -33,9 +33,9 @@ def _probe(env: dict[str, str], probe: str = PROBE) -> dict[str, object]:
         env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
         capture_output=True,
         text=True,
-        check=True,
         timeout=60,
     )
+    assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
