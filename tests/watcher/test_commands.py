@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from watcher.models import Agent, AgentCommand, AgentStatus, CommandStatus
 from watcher.schedules import ensure_schedules
 from watcher.services import agents, commands, events
-from watcher.services.errors import Unavailable
+from watcher.services.errors import NotFound, Unavailable
 from watcher.services.redis import AGENT_COMMANDS_KEY, AGENT_CONNECTION_KEY, get_redis
 from watcher.services.stats import command_history
 from watcher.tasks import resend_commands
@@ -116,6 +116,8 @@ def test_command_bad_input_and_strangers_are_refused(agent, admin_client) -> Non
     response = admin_client.post(unknown, {"command": "stop"}, format="json")
     assert response.status_code == 404
     assert response.json() == {"detail": "Unknown agent", "code": "not_found"}
+    with pytest.raises(NotFound):  # an id that is no agent's id, from code
+        commands.send_command("not-an-id", "stop", {})
     manager = User.objects.create_user("manager")
     manager.groups.add(Group.objects.get_or_create(name="manager")[0])
     as_manager = APIClient()
@@ -416,3 +418,17 @@ def test_code_that_does_not_know_the_name_column_can_still_insert_commands(agent
             ],
         )
     assert AgentCommand.objects.get(pk=pk).sent_by_name == ""
+
+
+def test_a_deleted_agent_whose_socket_is_still_registered_is_unknown(agent, admin_client):
+    """The command endpoint does not read the agent when its socket is registered: the
+    INSERT's foreign key answers for an agent deleted since."""
+    connect(agent)
+    Agent.objects.filter(pk=agent.agent.pk).delete()
+    assert commands.connected_channel(agent.id)  # the registration outlives the row
+    response = admin_client.post(
+        f"{API}/agents/{agent.id}/command", {"command": "stop"}, format="json"
+    )
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Unknown agent", "code": "not_found"}
+    assert not AgentCommand.objects.exists()

@@ -18,7 +18,7 @@ from watcher.api import serializers as s
 from watcher.api.auth import AgentKeyAuthentication, IsAgent, IsStatsReader, IsWatcherAdmin
 from watcher.models import Agent, EmulationConfig
 from watcher.services import agents, commands, distributor, results, stats
-from watcher.services.errors import NotFound, ServiceError
+from watcher.services.errors import ServiceError
 from watcher.services.health import check_health
 
 ERRORS = {
@@ -283,13 +283,10 @@ class AgentCommandView(APIView):
         examples=[COMMAND_EXAMPLE],
     )
     def post(self, request: Request, agent_id: str) -> Response:
-        agent = agents.get_agent(agent_id)
-        if agent is None:
-            raise NotFound("Unknown agent")
         serializer = s.CommandRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        command = commands.send_command(agent, data["command"], data["params"], request.user)
+        command = commands.send_command(agent_id, data["command"], data["params"], request.user)
         return Response({"status": "ok", "command": command.action, "command_id": str(command.pk)})
 
 

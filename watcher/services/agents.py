@@ -55,11 +55,6 @@ def create_agent(name: str, **fields: Any) -> tuple[Agent, str]:
     return agent, key
 
 
-def get_agent(agent_id: object) -> Agent | None:
-    """The agent with this id, or None (one prebuilt statement: commands look agents up by id)."""
-    return sql.get_one(Agent, "id", agent_id)
-
-
 def rotate_key(agent: Agent) -> str:
     """Give the agent a new API key; the old one stops working at once."""
     key, prefix, digest = _new_key()

@@ -19,7 +19,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -34,7 +34,13 @@ from watcher.models import (
     CommandStatus,
 )
 from watcher.services import events, sql
-from watcher.services.errors import Forbidden, ServiceError, Unauthorized, Unavailable
+from watcher.services.errors import (
+    Forbidden,
+    NotFound,
+    ServiceError,
+    Unauthorized,
+    Unavailable,
+)
 from watcher.services.redis import (
     AGENT_COMMANDS_KEY,
     AGENT_CONNECTION_KEY,
@@ -219,11 +225,11 @@ def _remember(commands: list[AgentCommand]) -> None:
     pipe.execute()
 
 
-def _new_command(agent: Agent, action: str, params: dict[str, Any], user: Any) -> AgentCommand:
+def _new_command(agent_id: object, action: str, params: dict[str, Any], user: Any) -> AgentCommand:
     now = timezone.now()
     sender = _user(user)
     return AgentCommand(
-        agent=agent,
+        agent_id=agent_id,
         action=action,
         params=params,
         sent_by=sender,
@@ -249,21 +255,39 @@ def _dispatch(commands: list[AgentCommand]) -> None:
 
 
 def send_command(
-    agent: Agent, action: str, params: dict[str, Any] | None, user: Any = None
+    agent: Agent | object, action: str, params: dict[str, Any] | None, user: Any = None
 ) -> AgentCommand:
-    """Send a command to the agent's socket; ``Unavailable`` (503) when it has none.
+    """Send a command to the agent (an ``Agent`` or its id) over its socket: ``NotFound`` (404)
+    for an unknown agent, ``Unavailable`` (503) when it has no socket.
 
+    The agent row is not read when its socket is registered: the INSERT's foreign key answers
+    for an agent deleted since (a registration outlives its agent by up to CONNECTION_TTL).
     One INSERT, so no transaction (or savepoint) of its own: in autocommit the row is committed
     before the socket is told, as the ACK must find it; inside a caller's transaction the
     socket is told once that commits, and a failed INSERT fails the caller's transaction.
     """
     params = _validate(action, params)
-    if not connected_channel(agent.pk):
+    pk = _agent_pk(agent)
+    if not connected_channel(pk):
+        if not Agent.objects.filter(pk=pk).exists():
+            raise NotFound("Unknown agent")
         raise Unavailable("Agent not connected")
-    command = _new_command(agent, action, params, user)
-    sql.insert(command)
+    command = _new_command(pk, action, params, user)
+    try:
+        sql.insert(command)
+    except IntegrityError as exc:  # the agent was deleted while its registration lingered
+        raise NotFound("Unknown agent") from exc
     _dispatch([command])
     return command
+
+
+def _agent_pk(agent: Agent | object) -> uuid.UUID:
+    if isinstance(agent, Agent):
+        return agent.pk
+    try:
+        return uuid.UUID(str(agent))
+    except ValueError:
+        raise NotFound("Unknown agent") from None
 
 
 @transaction.atomic
@@ -273,7 +297,7 @@ def broadcast(action: str, params: dict[str, Any] | None, user: Any = None) -> l
     connected = connected_agent_ids()
     targets = Agent.objects.filter(pk__in=connected, is_enabled=True).order_by("name")
     commands = AgentCommand.objects.bulk_create(
-        [_new_command(agent, action, params, user) for agent in targets]
+        [_new_command(agent.pk, action, params, user) for agent in targets]
     )
     _dispatch(commands)
     return commands
