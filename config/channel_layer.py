@@ -86,12 +86,8 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every channel of ``group`` (at most once, over capacity: dropped)."""
-        assert self.require_valid_group_name(group), "Group name not valid"
-        key = self._group_key(group)
         connection = self.connection(self.consistent_hash(group))
-        pipe = connection.pipeline(transaction=False)
-        pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
-        pipe.zrange(key, 0, -1)
+        pipe = self._members_pipeline(connection, group)
         _, members = await pipe.execute()
         channel_names = [member.decode("utf8") for member in members]
         if not channel_names:
@@ -108,13 +104,8 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
 
     def group_send_blocking(self, group: str, message: dict[str, Any]) -> None:
         """``group_send`` for sync code: the same Redis commands with a blocking client."""
-        assert self.require_valid_group_name(group), "Group name not valid"
-        key = self._group_key(group)
         client, _ = self._blocking_client(self.consistent_hash(group))
-        pipe = client.pipeline(transaction=False)
-        pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
-        pipe.zrange(key, 0, -1)
-        _, members = pipe.execute()
+        _, members = self._members_pipeline(client, group).execute()
         channel_names = [member.decode("utf8") for member in members]
         if channel_names:
             self._push_blocking(channel_names, message, group)
@@ -144,6 +135,16 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         return found
 
     # --- shared -----------------------------------------------------------------------------
+
+    def _members_pipeline(self, client: Any, group: str) -> Any:
+        """A pipeline (async or blocking client) that drops the group's expired members and
+        reads the others."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        key = self._group_key(group)
+        pipe = client.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
+        pipe.zrange(key, 0, -1)
+        return pipe
 
     def _pushes(
         self, channel_names: list[str], message: dict[str, Any]

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -136,11 +135,7 @@ def send_to_channel(channel: str, payload: Payload) -> None:
 
     def send() -> None:
         _refuse_in_event_loop()
-        layer = get_channel_layer()
-        if hasattr(layer, "send_blocking"):
-            layer.send_blocking(channel, payload)
-        else:  # another channel layer (settings of a test, say)
-            async_to_sync(layer.send)(channel, payload)
+        get_channel_layer().send_blocking(channel, payload)
 
     transaction.on_commit(send, robust=True)
 
@@ -150,16 +145,8 @@ def _group_send(batch: list[tuple[str, Payload]]) -> None:
     # (config/channel_layer.py): no event loop, no thread hand-off.
     _refuse_in_event_loop()
     layer = get_channel_layer()
-    if hasattr(layer, "group_send_blocking"):
-        for group, payload in batch:
-            layer.group_send_blocking(group, payload)
-        return
-
-    async def deliver() -> None:  # another channel layer (settings of a test, say)
-        for group, payload in batch:
-            await layer.group_send(group, payload)
-
-    async_to_sync(deliver)()
+    for group, payload in batch:
+        layer.group_send_blocking(group, payload)
 
 
 def _refuse_in_event_loop() -> None:
