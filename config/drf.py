@@ -49,16 +49,18 @@ class Serializer(serializers.Serializer):  # type: ignore[misc]
 
     def get_fields(self) -> dict[str, serializers.Field]:
         cls = type(self)
-        prototypes: dict[str, serializers.Field] | None = cls.__dict__.get("_field_prototypes")
+        # (name, built field, how to copy it), decided once per class
+        prototypes: list[tuple[str, serializers.Field, Any]] | None = cls.__dict__.get(
+            "_field_prototypes"
+        )
         if prototypes is None:
-            prototypes = super().get_fields()
-            for field in prototypes.values():
+            prototypes = []
+            for name, field in super().get_fields().items():
                 field.validators  # noqa: B018 - built once here
+                copier = copy.deepcopy if _needs_deep_copy(field) else _shallow_copy
+                prototypes.append((name, field, copier))
             cls._field_prototypes = prototypes
-        return {
-            name: copy.deepcopy(field) if _needs_deep_copy(field) else _shallow_copy(field)
-            for name, field in prototypes.items()
-        }
+        return {name: copier(field) for name, field, copier in prototypes}
 
 
 class ContentNegotiation(DefaultContentNegotiation):  # type: ignore[misc]

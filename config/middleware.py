@@ -24,7 +24,7 @@ from django.middleware import csrf
 from watcher.services.agents import KEY_PREFIX
 
 API_PREFIX = "/api/"
-AGENT_BEARER = f"bearer {KEY_PREFIX}"  # the keyword in any case, the key's own prefix
+AGENT_BEARER = f"bearer {KEY_PREFIX}".lower()  # compared with the header in lower case
 
 
 def is_agent_request(request: HttpRequest) -> bool:
@@ -34,8 +34,7 @@ def is_agent_request(request: HttpRequest) -> bool:
     found: bool | None = getattr(request, "_watcher_agent_request", None)
     if found is None:
         found = request.path_info.startswith(API_PREFIX) and (
-            request.META.get("HTTP_AUTHORIZATION", "")[: len(AGENT_BEARER)].lower()
-            == AGENT_BEARER.lower()
+            request.META.get("HTTP_AUTHORIZATION", "")[: len(AGENT_BEARER)].lower() == AGENT_BEARER
         )
         request._watcher_agent_request = found  # type: ignore[attr-defined]
     return found
