@@ -16,6 +16,8 @@ Sync code (Django's HTTP threads, Celery tasks) sends with ``group_send_blocking
 ``send_blocking``: the same two trips with a blocking Redis client, one connection pool per
 process and shard. ``async_to_sync`` would start an event loop (and open a Redis connection)
 per send, and a shared loop in a thread costs two thread hand-offs per send.
+``group_send_many_blocking`` does several group sends in those same two trips (a command's POST
+tells the agent's socket and the live pages at once).
 """
 
 from __future__ import annotations
@@ -34,17 +36,19 @@ logger = logging.getLogger("channels_redis.core")
 
 # KEYS: the member channels' Redis keys; ARGV: one message per key, one capacity per key, then
 # the current time, the expiry cutoff of stored messages and the key expiry. The same checks as
-# the library's script, plus the expired-message cleanup it does in a separate pipeline.
+# the library's script, plus the expired-message cleanup it does in a separate pipeline. Each
+# message is scored a microsecond after the one before, so that several messages pushed to one
+# channel in one call are received in their order (a channel pops its lowest score first).
 GROUP_SEND_LUA = """
 local over_capacity = 0
 local n = #KEYS
-local now = ARGV[2 * n + 1]
+local now = tonumber(ARGV[2 * n + 1])
 local cutoff = ARGV[2 * n + 2]
 local expiry = ARGV[2 * n + 3]
 for i = 1, n do
     redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, cutoff)
     if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + n]) then
-        redis.call('ZADD', KEYS[i], now, ARGV[i])
+        redis.call('ZADD', KEYS[i], now + (i - 1) * 0.000001, ARGV[i])
         redis.call('EXPIRE', KEYS[i], expiry)
     else
         over_capacity = over_capacity + 1
@@ -87,7 +91,7 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every channel of ``group`` (at most once, over capacity: dropped)."""
         connection = self.connection(self.consistent_hash(group))
-        pipe = self._members_pipeline(connection, group)
+        pipe = self._members_pipeline(connection.pipeline(transaction=False), group)
         _, members = await pipe.execute()
         channel_names = [member.decode("utf8") for member in members]
         if not channel_names:
@@ -104,11 +108,30 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
 
     def group_send_blocking(self, group: str, message: dict[str, Any]) -> None:
         """``group_send`` for sync code: the same Redis commands with a blocking client."""
-        client, _ = self._blocking_client(self.consistent_hash(group))
-        _, members = self._members_pipeline(client, group).execute()
-        channel_names = [member.decode("utf8") for member in members]
-        if channel_names:
-            self._push_blocking(channel_names, message, group)
+        self.group_send_many_blocking([(group, message)])
+
+    def group_send_many_blocking(self, sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Several group sends from sync code in the two round trips of one per Redis shard:
+        one pipeline reads every group's members, one script call pushes every message.
+
+        A command's POST tells the agent's socket and the live pages this way. Within a
+        channel the messages arrive in the order given; over capacity one is dropped (and
+        logged) and the others still go.
+        """
+        by_shard: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        for group, message in sends:
+            by_shard.setdefault(self.consistent_hash(group), []).append((group, message))
+        found: list[tuple[list[str], dict[str, Any], str]] = []
+        for index, shard_sends in by_shard.items():
+            client, _ = self._blocking_client(index)
+            pipe = client.pipeline(transaction=False)
+            for group, _message in shard_sends:
+                self._members_pipeline(pipe, group)
+            replies = pipe.execute()
+            for (group, message), members in zip(shard_sends, replies[1::2], strict=True):
+                if members:
+                    found.append(([member.decode("utf8") for member in members], message, group))
+        self._push_many_blocking(found)
 
     def send_blocking(self, channel: str, message: dict[str, Any]) -> None:
         """Send to one channel from sync code; over capacity the message is dropped (and
@@ -116,12 +139,23 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         assert isinstance(message, dict), "message is not a dict"
         assert self.require_valid_channel_name(channel), "Channel name not valid"
         assert "__asgi_channel__" not in message
-        self._push_blocking([channel], message, channel)
+        self._push_many_blocking([([channel], message, channel)])
 
-    def _push_blocking(self, channel_names: list[str], message: dict[str, Any], to: str) -> None:
-        for index, keys, args in self._pushes(channel_names, message):
+    def _push_many_blocking(self, sends: list[tuple[list[str], dict[str, Any], str]]) -> None:
+        """Push each ``(channel names, message, label)``: one GROUP_SEND_LUA call per shard."""
+        pushes: dict[int, tuple[list[str], list[Any], list[Any], list[str]]] = {}
+        for channel_names, message, label in sends:
+            for index, keys, args in self._pushes(channel_names, message):
+                n = len(keys)
+                keys_, messages, capacities, labels = pushes.setdefault(index, ([], [], [], []))
+                keys_ += keys
+                messages += args[:n]
+                capacities += args[n : 2 * n]
+                labels.append(label)
+        for index, (keys, messages, capacities, labels) in pushes.items():
             _, script = self._blocking_client(index)
-            self._log_over_capacity(script(keys=keys, args=args), len(channel_names), to)
+            over_capacity = script(keys=keys, args=messages + capacities + self._push_times())
+            self._log_over_capacity(over_capacity, len(keys), ", ".join(dict.fromkeys(labels)))
 
     def _blocking_client(self, index: int) -> tuple[redis.Redis, Any]:
         # redis-py's pool is thread-safe and resets itself in a forked child (Celery's pool).
@@ -136,12 +170,11 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
 
     # --- shared -----------------------------------------------------------------------------
 
-    def _members_pipeline(self, client: Any, group: str) -> Any:
-        """A pipeline (async or blocking client) that drops the group's expired members and
-        reads the others."""
+    def _members_pipeline(self, pipe: Any, group: str) -> Any:
+        """Add to ``pipe`` (of an async or a blocking client) the two commands that drop the
+        group's expired members and read the others; returns ``pipe``."""
         assert self.require_valid_group_name(group), "Group name not valid"
         key = self._group_key(group)
-        pipe = client.pipeline(transaction=False)
         pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
         pipe.zrange(key, 0, -1)
         return pipe
@@ -155,11 +188,15 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         )
         pushes = []
         for index, channel_keys in by_connection.items():
-            now = time.time()
             args = [messages[k] for k in channel_keys] + [capacities[k] for k in channel_keys]
-            args += [now, int(now) - int(self.expiry), self.expiry]
-            pushes.append((index, channel_keys, args))
+            pushes.append((index, channel_keys, args + self._push_times()))
         return pushes
+
+    def _push_times(self) -> list[Any]:
+        """GROUP_SEND_LUA's last arguments: now, the expiry cutoff of stored messages and the
+        key expiry."""
+        now = time.time()
+        return [now, int(now) - int(self.expiry), self.expiry]
 
     @staticmethod
     def _log_over_capacity(over_capacity: int, count: int, to: str) -> None:

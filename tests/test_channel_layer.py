@@ -169,6 +169,52 @@ async def test_blocking_sends_keep_capacity_and_group_expiry() -> None:
     await ours.flush()
 
 
+async def test_several_group_sends_in_one_call_arrive_in_order() -> None:
+    """group_send_many_blocking (a command's POST: the agent's group and the live pages'):
+    every member of every group gets its messages, in the order given, even within a channel
+    that several of them reach."""
+    from asgiref.sync import sync_to_async
+
+    ours, library = layers()
+    agent, page = await ours.new_channel(), await library.new_channel()
+    both, outsider = await ours.new_channel(), await library.new_channel()
+    await ours.group_add("agent", agent)
+    await ours.group_add("pages", page)
+    for group in ("agent", "pages"):
+        await ours.group_add(group, both)
+    sends = [("agent", {"type": "command", "n": 0}), ("pages", {"type": "event", "n": 1})]
+    sends += [("pages", {"type": "event", "n": n}) for n in range(2, 12)]
+    sends.append(("nobody", {"type": "lost", "n": 12}))
+
+    await sync_to_async(ours.group_send_many_blocking)(sends)
+
+    assert await drain(ours, agent) == [{"type": "command", "n": 0}]
+    assert [m["n"] for m in await drain(library, page)] == list(range(1, 12))
+    assert [m["n"] for m in await drain(ours, both)] == list(range(12))
+    assert await drain(library, outsider) == []
+    await sync_to_async(ours.group_send_many_blocking)([])  # nothing to send: no error
+    await ours.flush()
+    await library.flush()
+
+
+async def test_one_call_keeps_each_channels_capacity() -> None:
+    """Over capacity within one call, the later messages are dropped, the earlier kept, and
+    the other channels still get theirs."""
+    from asgiref.sync import sync_to_async
+
+    ours, _ = layers(capacity=2)
+    full, free = "full-channel", "free-channel"  # two Redis keys (one process's share one)
+    await ours.group_add("g", full)
+    await ours.group_add("h", free)
+    sends = [("g", {"type": "m", "n": n}) for n in range(4)] + [("h", {"type": "m", "n": 9})]
+
+    await sync_to_async(ours.group_send_many_blocking)(sends)
+
+    assert [m["n"] for m in await drain(ours, full)] == [0, 1]
+    assert [m["n"] for m in await drain(ours, free)] == [9]
+    await ours.flush()
+
+
 def test_a_hung_redis_fails_a_blocking_send_instead_of_holding_the_thread() -> None:
     """A server that accepts and never answers: the send gives up after the timeout."""
     import socket
@@ -213,12 +259,32 @@ async def test_blocking_sends_find_each_channel_on_its_own_shard() -> None:
     for channel in channels.values():
         await ours.group_add("g", channel)
 
+    # One group per shard too, for the sends that read several groups in one call.
+    groups: dict[int, str] = {}
+    for n in range(100):
+        groups.setdefault(ours.consistent_hash(f"g{n}"), f"g{n}")
+    assert len(groups) == 2
+    for shard, group in groups.items():
+        await ours.group_add(group, channels[1 - shard])
+
     await sync_to_async(ours.group_send_blocking)("g", {"type": "hello"})
     await sync_to_async(ours.send_blocking)(channels[1], {"type": "direct"})
+    await sync_to_async(ours.group_send_many_blocking)(
+        [(group, {"type": "many", "shard": shard}) for shard, group in groups.items()]
+    )
 
-    assert await drain(receivers[0], channels[0]) == [{"type": "hello"}]
-    assert await drain(receivers[1], channels[1]) == [{"type": "hello"}, {"type": "direct"}]
+    assert await drain(receivers[0], channels[0]) == [
+        {"type": "hello"},
+        {"type": "many", "shard": 1},
+    ]
+    assert await drain(receivers[1], channels[1]) == [
+        {"type": "hello"},
+        {"type": "direct"},
+        {"type": "many", "shard": 0},
+    ]
     for channel in channels.values():
         await ours.group_discard("g", channel)
+    for shard, group in groups.items():
+        await ours.group_discard(group, channels[1 - shard])
     for layer in (ours, *receivers.values()):
         await layer.flush()

@@ -1,4 +1,5 @@
-"""config/middleware.py: browser middleware off for agents' API requests, on for the rest."""
+"""config/middleware.py: browser middleware off for API requests with a bearer token, on for the
+rest."""
 
 from __future__ import annotations
 
@@ -28,6 +29,31 @@ def test_an_agent_request_runs_without_session_or_messages(agent_key: str) -> No
     assert "Cookie" not in response.get("Vary", "")
     assert "Accept-Language" in response.get("Vary", "")  # languages are still negotiated
     assert response["X-Frame-Options"] == "DENY"  # and the security headers still set
+
+
+def test_a_jwt_request_runs_without_session_and_is_decided_by_its_token() -> None:
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    root = User.objects.create_superuser("jwt-root", "root@example.com", "pw-root-1")
+    token = str(RefreshToken.for_user(root).access_token)
+    client = Client(enforce_csrf_checks=True)
+    response = client.get(f"{API}/agents", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200
+    request = response.wsgi_request
+    assert not hasattr(request, "session") and not hasattr(request, "_messages")
+    assert request.user == root  # set by DRF from the token
+    assert "Cookie" not in response.get("Vary", "") and not response.cookies
+    # A session does not rescue a bad token, and a good token needs no CSRF token.
+    assert client.login(username="jwt-root", password="pw-root-1")
+    bad = client.get(f"{API}/agents", HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert bad.status_code == 401
+    sent = client.post(
+        f"{API}/agents/command",
+        {"command": "pause"},
+        "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert sent.status_code == 200 and sent.json()["sent_to"] == 0
 
 
 def test_agents_still_get_their_errors_in_their_language() -> None:

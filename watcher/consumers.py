@@ -231,7 +231,7 @@ class AgentConsumer(KeptConsumer):
         await handler(message)
 
     async def on_ack(self, message: dict[str, Any]) -> None:
-        await commands.arecord_ack(
+        await database_sync_to_async(commands.record_ack)(
             self.agent, str(message.get("command_id", "")), str(message.get("status") or "ok")
         )
 

@@ -205,17 +205,14 @@ def test_the_connection_registry_is_compare_and_set(agent) -> None:
 def test_acks_are_idempotent_and_late_acks_count(agent) -> None:
     connect(agent)
     command = commands.send_command(agent.agent, "refresh_cookies", {})
-    assert async_to_sync(commands.arecord_ack)(agent.agent, str(command.pk), "ok") is not None
+    assert commands.record_ack(agent.agent, str(command.pk), "ok") is not None
     first = AgentCommand.objects.get(pk=command.pk)
-    assert async_to_sync(commands.arecord_ack)(agent.agent, str(command.pk), "error") is None
+    assert commands.record_ack(agent.agent, str(command.pk), "error") is None
     assert AgentCommand.objects.get(pk=command.pk).acked_at == first.acked_at
-    assert async_to_sync(commands.arecord_ack)(agent.agent, "not-a-uuid", "ok") is None
+    assert commands.record_ack(agent.agent, "not-a-uuid", "ok") is None
     late = commands.send_command(agent.agent, "stop", {})
     AgentCommand.objects.filter(pk=late.pk).update(status=CommandStatus.TIMED_OUT)
-    assert (
-        async_to_sync(commands.arecord_ack)(agent.agent, str(late.pk), "ok").status
-        == CommandStatus.ACKED
-    )
+    assert commands.record_ack(agent.agent, str(late.pk), "ok").status == CommandStatus.ACKED
 
 
 def test_unacked_commands_are_resent_with_the_same_id_then_time_out(agent) -> None:
@@ -243,7 +240,7 @@ def test_an_acked_command_is_not_resent(agent) -> None:
     socket = connect(agent)
     command = commands.send_command(agent.agent, "pause", {})
     socket.receive()
-    async_to_sync(commands.arecord_ack)(agent.agent, str(command.pk), "ok")
+    commands.record_ack(agent.agent, str(command.pk), "ok")
     later = timezone.now() + dt.timedelta(seconds=commands.command_timeout() + 1)
     assert commands.resend_unacked(later) == {"resent": 0, "timed_out": 0}
     assert resend_commands() == {"resent": 0, "timed_out": 0}  # the Celery task

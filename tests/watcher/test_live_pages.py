@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -74,7 +73,7 @@ def test_the_overview_lists_agents_with_their_state(agent, make_agent) -> None:
 def test_the_detail_page_has_commands_for_admins_and_the_history(agent) -> None:
     commands.register_connection(agent.id, "specific.test!1")
     sent = [commands.send_command(agent.agent, action, {}) for action in ("pause", "stop")]
-    async_to_sync(commands.arecord_ack)(agent.agent, str(sent[0].pk), "ok")
+    commands.record_ack(agent.agent, str(sent[0].pk), "ok")
     html = logged_in(is_staff=True, is_superuser=True).get(f"/live/agents/{agent.id}/")
     assert html.status_code == 200
     body = html.content.decode()

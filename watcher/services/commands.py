@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Window
@@ -303,9 +302,12 @@ def broadcast(action: str, params: dict[str, Any] | None, user: Any = None) -> l
     return commands
 
 
-def _store_ack(
-    agent: Agent, command_id: str, status: str
-) -> tuple[AgentCommand, events.CommandEvent] | None:
+def record_ack(agent: Agent, command_id: str, status: str) -> AgentCommand | None:
+    """The agent acknowledged a command; idempotent; late ACKs of timed-out commands count.
+
+    One conditional UPDATE … RETURNING, then the live pages are told (after commit). None when
+    nothing changed: a malformed or unknown id, another agent's command, or a repeated ACK.
+    """
     try:
         pk = uuid.UUID(str(command_id))
     except ValueError:
@@ -328,21 +330,7 @@ def _store_ack(
         log.info("ack ignored", extra={"agent": str(agent.pk), "command_id": str(pk)})
         return None
     event = "failed" if new_status == CommandStatus.FAILED else "acked"
-    return command, events.command_event(command, event)
-
-
-async def arecord_ack(agent: Agent, command_id: str, status: str) -> AgentCommand | None:
-    """The agent acknowledged a command; idempotent; late ACKs of timed-out commands count.
-
-    Async, for the agent's socket: the row is updated on the database thread, then the live
-    pages are told from the socket's own event loop, which the database thread (one per
-    process, shared by every socket) does not wait for. None when nothing changed.
-    """
-    stored = await database_sync_to_async(_store_ack)(agent, command_id, status)
-    if stored is None:
-        return None
-    command, event = stored
-    await events.asend_event(events.LIVE_AGENTS_GROUP, event)
+    events.send_event(events.LIVE_AGENTS_GROUP, events.command_event(command, event))
     return command
 
 

@@ -1,15 +1,14 @@
 """Live events: the payload types and the helpers that send them.
 
 Every message that crosses the channel layer is declared here. ``type`` is the Channels
-handler name (``agent.command`` → ``AgentConsumer.agent_command``). Sync code's sends wait
-for the surrounding transaction to commit, so a rolled-back write never announces itself;
-``asend_event`` is for async code announcing what is committed already.
+handler name (``agent.command`` → ``AgentConsumer.agent_command``). Events are sent from sync
+code (request threads, Celery tasks, the consumers' database thread) and wait for the
+surrounding transaction to commit, so a rolled-back write never announces itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -18,8 +17,6 @@ from django.db import transaction
 
 if TYPE_CHECKING:
     from watcher.models import Agent, AgentCommand
-
-log = logging.getLogger(__name__)
 
 LIVE_AGENTS_GROUP = "live_agents"
 
@@ -119,17 +116,6 @@ def send_events(events: Sequence[tuple[str, Payload]]) -> None:
         transaction.on_commit(lambda: _group_send(batch), robust=True)
 
 
-async def asend_event(group: str, payload: Payload) -> None:
-    """Group-send ``payload`` from async code (committed data only: nothing waits for a commit).
-
-    A channel layer failure is logged, not raised, as the sync senders' are.
-    """
-    try:
-        await get_channel_layer().group_send(group, payload)
-    except Exception:
-        log.exception("sending a live event failed", extra={"group": group})
-
-
 def send_to_channel(channel: str, payload: Payload) -> None:
     """Send to one consumer's channel (not a group), after commit."""
 
@@ -141,12 +127,11 @@ def send_to_channel(channel: str, payload: Payload) -> None:
 
 
 def _group_send(batch: list[tuple[str, Payload]]) -> None:
-    # Sync code (HTTP request threads, Celery tasks) sends with the layer's blocking client
-    # (config/channel_layer.py): no event loop, no thread hand-off.
+    # Sync code sends with the layer's blocking client (config/channel_layer.py): no event loop,
+    # no thread hand-off; one Redis round trip reads every group's members, one more pushes
+    # every payload.
     _refuse_in_event_loop()
-    layer = get_channel_layer()
-    for group, payload in batch:
-        layer.group_send_blocking(group, payload)
+    get_channel_layer().group_send_many_blocking(batch)
 
 
 def _refuse_in_event_loop() -> None:
@@ -155,7 +140,7 @@ def _refuse_in_event_loop() -> None:
     except RuntimeError:
         return
     # A blocking send would stall every socket of the loop.
-    raise RuntimeError("events are sent from sync code; use asend_event in async code")
+    raise RuntimeError("events are sent from sync code (database_sync_to_async in consumers)")
 
 
 # --- Builders ----------------------------------------------------------------------------------
