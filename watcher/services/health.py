@@ -8,7 +8,7 @@ import redis
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from parser.types import Marketplace
+from parser.types import MARKETPLACES
 from watcher.services.redis import QUEUE_KEY, get_redis
 
 
@@ -18,7 +18,7 @@ def check_health() -> dict[str, Any]:
     try:
         client = get_redis()
         pipe = client.pipeline(transaction=False)
-        for mp in Marketplace.values:
+        for mp in MARKETPLACES:
             pipe.zcard(QUEUE_KEY.format(marketplace=mp))
         checks["tasks_queued"] = int(sum(pipe.execute()))
     except redis.RedisError:

@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from parser.types import Marketplace
+from parser.types import MARKETPLACES
 from watcher.models import Task, TaskStatus
 from watcher.services.redis import INFLIGHT_KEY, QUEUE_KEY, get_redis
 
@@ -55,7 +55,7 @@ def remove(task_ids: Iterable[str]) -> None:
     pipe = get_redis().pipeline(transaction=False)
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
-        for mp in Marketplace.values:
+        for mp in MARKETPLACES:
             pipe.zrem(queue_key(mp), *chunk)
         pipe.zrem(INFLIGHT_KEY, *chunk)
     pipe.execute()
@@ -63,9 +63,9 @@ def remove(task_ids: Iterable[str]) -> None:
 
 def lengths() -> dict[str, int]:
     pipe = get_redis().pipeline(transaction=False)
-    for mp in Marketplace.values:
+    for mp in MARKETPLACES:
         pipe.zcard(queue_key(mp))
-    return dict(zip(Marketplace.values, (int(n) for n in pipe.execute()), strict=True))
+    return dict(zip(MARKETPLACES, (int(n) for n in pipe.execute()), strict=True))
 
 
 def rebuild() -> dict[str, Any]:
@@ -77,7 +77,7 @@ def rebuild() -> dict[str, Any]:
     """
     client = get_redis()
     counts: dict[str, int] = {}
-    for mp in Marketplace.values:
+    for mp in MARKETPLACES:
         tmp = f"{queue_key(mp)}:rebuild"
         client.delete(tmp)
         rows = (
