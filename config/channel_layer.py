@@ -36,9 +36,10 @@ logger = logging.getLogger("channels_redis.core")
 
 # KEYS: the member channels' Redis keys; ARGV: one message per key, one capacity per key, then
 # the current time, the expiry cutoff of stored messages and the key expiry. The same checks as
-# the library's script, plus the expired-message cleanup it does in a separate pipeline. Each
-# message is scored a microsecond after the one before, so that several messages pushed to one
-# channel in one call are received in their order (a channel pops its lowest score first).
+# the library's script, plus the expired-message cleanup it does in a separate pipeline. A
+# message is scored with the current time, or a microsecond after the channel's newest message
+# if that is later, so that a channel (which pops its lowest score first) receives in the order
+# of the pushes, several in one call included.
 GROUP_SEND_LUA = """
 local over_capacity = 0
 local n = #KEYS
@@ -48,7 +49,10 @@ local expiry = ARGV[2 * n + 3]
 for i = 1, n do
     redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, cutoff)
     if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + n]) then
-        redis.call('ZADD', KEYS[i], now + (i - 1) * 0.000001, ARGV[i])
+        local score = now
+        local newest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')[2]
+        if newest and tonumber(newest) >= score then score = tonumber(newest) + 0.000001 end
+        redis.call('ZADD', KEYS[i], score, ARGV[i])
         redis.call('EXPIRE', KEYS[i], expiry)
     else
         over_capacity = over_capacity + 1
@@ -57,6 +61,10 @@ end
 return over_capacity
 """
 
+
+# Group sends per call of ``group_send_many_blocking``: a command's POST makes 2, a broadcast two
+# per connected agent.
+SENDS_PER_CALL = 32
 
 # Seconds a request thread or a Celery task waits for Redis to connect, and then for each
 # answer: a hung server fails the send (logged by the caller) instead of holding the thread.
@@ -111,27 +119,39 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         self.group_send_many_blocking([(group, message)])
 
     def group_send_many_blocking(self, sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Several group sends from sync code in the two round trips of one per Redis shard:
-        one pipeline reads every group's members, one script call pushes every message.
+        """Several group sends from sync code, ``SENDS_PER_CALL`` at a time in the two round
+        trips of one per Redis shard: one pipeline reads the groups' members, one script call
+        pushes the messages.
 
         A command's POST tells the agent's socket and the live pages this way. Within a
         channel the messages arrive in the order given; over capacity one is dropped (and
-        logged) and the others still go.
+        logged) and the others still go. The chunks leave the receivers time to drain between
+        calls: all the sockets of one server process share one Redis key, and a broadcast to
+        every agent with its live events would otherwise fill it at once.
         """
-        by_shard: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-        for group, message in sends:
-            by_shard.setdefault(self.consistent_hash(group), []).append((group, message))
-        found: list[tuple[list[str], dict[str, Any], str]] = []
+        for start in range(0, len(sends), SENDS_PER_CALL):
+            self._group_send_chunk(sends[start : start + SENDS_PER_CALL])
+
+    def _group_send_chunk(self, sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        by_shard: dict[int, list[tuple[int, str]]] = {}
+        for position, (group, _message) in enumerate(sends):
+            by_shard.setdefault(self.consistent_hash(group), []).append((position, group))
+        members_of: dict[int, list[bytes]] = {}
         for index, shard_sends in by_shard.items():
             client, _ = self._blocking_client(index)
             pipe = client.pipeline(transaction=False)
-            for group, _message in shard_sends:
+            for _position, group in shard_sends:
                 self._members_pipeline(pipe, group)
             replies = pipe.execute()
-            for (group, message), members in zip(shard_sends, replies[1::2], strict=True):
-                if members:
-                    found.append(([member.decode("utf8") for member in members], message, group))
-        self._push_many_blocking(found)
+            for (position, _group), members in zip(shard_sends, replies[1::2], strict=True):
+                members_of[position] = members
+        self._push_many_blocking(
+            [
+                ([member.decode("utf8") for member in members_of[position]], message, group)
+                for position, (group, message) in enumerate(sends)  # in the order given
+                if members_of[position]
+            ]
+        )
 
     def send_blocking(self, channel: str, message: dict[str, Any]) -> None:
         """Send to one channel from sync code; over capacity the message is dropped (and

@@ -71,8 +71,8 @@ INSTALLED_APPS = [
     "office",
 ]
 
-# config/middleware.py: Django's session, CSRF, auth and messages middleware, skipped for the
-# agents' API requests (API key, no cookies) and unchanged for everything else.
+# config/middleware.py: Django's session, CSRF, auth and messages middleware, skipped for API
+# requests with a bearer token (an agent's key or a JWT, no cookies), unchanged for the rest.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

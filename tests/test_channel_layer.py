@@ -14,7 +14,7 @@ import pytest
 from channels_redis.core import RedisChannelLayer as LibraryLayer
 from django.conf import settings
 
-from config.channel_layer import RedisChannelLayer
+from config.channel_layer import SENDS_PER_CALL, RedisChannelLayer
 
 
 def layers(**config: object) -> tuple[RedisChannelLayer, LibraryLayer]:
@@ -183,14 +183,16 @@ async def test_several_group_sends_in_one_call_arrive_in_order() -> None:
     for group in ("agent", "pages"):
         await ours.group_add(group, both)
     sends = [("agent", {"type": "command", "n": 0}), ("pages", {"type": "event", "n": 1})]
-    sends += [("pages", {"type": "event", "n": n}) for n in range(2, 12)]
-    sends.append(("nobody", {"type": "lost", "n": 12}))
+    # More than one call's worth (SENDS_PER_CALL), and a send to a group nobody is in.
+    sends += [("pages", {"type": "event", "n": n}) for n in range(2, 80)]
+    sends.append(("nobody", {"type": "lost", "n": 80}))
+    assert len(sends) > SENDS_PER_CALL
 
     await sync_to_async(ours.group_send_many_blocking)(sends)
 
     assert await drain(ours, agent) == [{"type": "command", "n": 0}]
-    assert [m["n"] for m in await drain(library, page)] == list(range(1, 12))
-    assert [m["n"] for m in await drain(ours, both)] == list(range(12))
+    assert [m["n"] for m in await drain(library, page)] == list(range(1, 80))
+    assert [m["n"] for m in await drain(ours, both)] == list(range(80))
     assert await drain(library, outsider) == []
     await sync_to_async(ours.group_send_many_blocking)([])  # nothing to send: no error
     await ours.flush()
@@ -272,19 +274,29 @@ async def test_blocking_sends_find_each_channel_on_its_own_shard() -> None:
     await sync_to_async(ours.group_send_many_blocking)(
         [(group, {"type": "many", "shard": shard}) for shard, group in groups.items()]
     )
+    # A channel in groups of both shards gets their messages in the order given.
+    await ours.group_add(groups[0], channels[0])
+    mixed = [(groups[0], 1), (groups[1], 2), (groups[0], 3)]
+    await sync_to_async(ours.group_send_many_blocking)(
+        [(group, {"type": "mixed", "n": n}) for group, n in mixed]
+    )
 
     assert await drain(receivers[0], channels[0]) == [
         {"type": "hello"},
         {"type": "many", "shard": 1},
+        *({"type": "mixed", "n": n} for n in (1, 2, 3)),
     ]
     assert await drain(receivers[1], channels[1]) == [
         {"type": "hello"},
         {"type": "direct"},
         {"type": "many", "shard": 0},
+        {"type": "mixed", "n": 1},
+        {"type": "mixed", "n": 3},
     ]
     for channel in channels.values():
         await ours.group_discard("g", channel)
     for shard, group in groups.items():
         await ours.group_discard(group, channels[1 - shard])
+    await ours.group_discard(groups[0], channels[0])
     for layer in (ours, *receivers.values()):
         await layer.flush()
