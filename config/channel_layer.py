@@ -106,9 +106,11 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
             return
         if self._group_send_script is None:
             self._group_send_script = connection.register_script(GROUP_SEND_LUA)
-        for index, keys, args in self._pushes(channel_names, message):
+        for index, keys, messages, capacities in self._pushes(channel_names, message):
             over_capacity = await self._group_send_script(
-                keys=keys, args=args, client=self.connection(index)
+                keys=keys,
+                args=messages + capacities + self._push_times(),
+                client=self.connection(index),
             )
             self._log_over_capacity(over_capacity, len(channel_names), group)
 
@@ -165,13 +167,12 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         """Push each ``(channel names, message, label)``: one GROUP_SEND_LUA call per shard."""
         pushes: dict[int, tuple[list[str], list[Any], list[Any], list[str]]] = {}
         for channel_names, message, label in sends:
-            for index, keys, args in self._pushes(channel_names, message):
-                n = len(keys)
-                keys_, messages, capacities, labels = pushes.setdefault(index, ([], [], [], []))
-                keys_ += keys
-                messages += args[:n]
-                capacities += args[n : 2 * n]
-                labels.append(label)
+            for index, keys, messages, capacities in self._pushes(channel_names, message):
+                into = pushes.setdefault(index, ([], [], [], []))
+                into[0].extend(keys)
+                into[1].extend(messages)
+                into[2].extend(capacities)
+                into[3].append(label)
         for index, (keys, messages, capacities, labels) in pushes.items():
             _, script = self._blocking_client(index)
             over_capacity = script(keys=keys, args=messages + capacities + self._push_times())
@@ -201,16 +202,16 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
 
     def _pushes(
         self, channel_names: list[str], message: dict[str, Any]
-    ) -> list[tuple[int, list[str], list[Any]]]:
-        """Per Redis shard: the channel keys and the arguments of GROUP_SEND_LUA."""
+    ) -> list[tuple[int, list[str], list[bytes], list[int]]]:
+        """Per Redis shard: the channel keys, and their messages and capacities (the first
+        arguments of GROUP_SEND_LUA; ``_push_times`` gives the last ones)."""
         by_connection, messages, capacities = self._map_channel_keys_to_connection(
             channel_names, message
         )
-        pushes = []
-        for index, channel_keys in by_connection.items():
-            args = [messages[k] for k in channel_keys] + [capacities[k] for k in channel_keys]
-            pushes.append((index, channel_keys, args + self._push_times()))
-        return pushes
+        return [
+            (index, keys, [messages[k] for k in keys], [capacities[k] for k in keys])
+            for index, keys in by_connection.items()
+        ]
 
     def _push_times(self) -> list[Any]:
         """GROUP_SEND_LUA's last arguments: now, the expiry cutoff of stored messages and the
