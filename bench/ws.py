@@ -216,7 +216,9 @@ class Probes:
         self.listener = await self.layer.new_channel()
         await self.layer.group_add(LIVE_AGENTS_GROUP, self.listener)
         self.ping, self.pong = await self.layer.new_channel(), await self.layer.new_channel()
-        self.tasks = [asyncio.create_task(self._watch()), asyncio.create_task(self._peer())]
+        self.tasks = [
+            asyncio.create_task(task) for task in (self._watch(), self._peer(), self._stay())
+        ]
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -224,6 +226,13 @@ class Probes:
         await self.layer.group_discard(LIVE_AGENTS_GROUP, self.listener)
         await self.commands.close()
         await self.health.close()
+
+    async def _stay(self) -> None:
+        # The layer forgets a group member after group_expiry unless it re-joins, as the
+        # server's sockets do (SocketKeeper).
+        while True:
+            await asyncio.sleep(30)
+            await self.layer.group_add(LIVE_AGENTS_GROUP, self.listener)
 
     def _future(self, command_id: str) -> asyncio.Future[float]:
         # The ACK event may well arrive before the POST's response does.
@@ -309,10 +318,12 @@ async def run(port: int, pid: int, agents: list[tuple[str, str]], token: str, n:
         f"{(after - before) / max(1, registered):.1f} KB per idle connection"
     )
     await probes.start()
-    cpu_before = sum(psutil.Process(pid).cpu_times()[:2])
-    delivered, full, bare, http = await measure(probes, ids, n)
-    cpu_seconds = sum(psutil.Process(pid).cpu_times()[:2]) - cpu_before
-    await probes.stop()
+    try:  # a failed run leaves no listener in the live group
+        cpu_before = sum(psutil.Process(pid).cpu_times()[:2])
+        delivered, full, bare, http = await measure(probes, ids, n)
+        cpu_seconds = sum(psutil.Process(pid).cpu_times()[:2]) - cpu_before
+    finally:
+        await probes.stop()
     print(figures("command: POST → agent receives", delivered))
     print(figures("command: POST → receive → ACK → stored", full))
     print(figures("baseline: channel layer send/receive ×2", bare))

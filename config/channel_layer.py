@@ -1,4 +1,4 @@
-"""The channel layer: channels_redis's Redis layer with a group send in two round trips.
+"""The channel layer: channels_redis's Redis layer with a group send in one round trip.
 
 ``channels_redis.core.RedisChannelLayer.group_send`` awaits four Redis commands one after the
 other (drop expired members, read the members, drop each member's expired messages, the Lua
@@ -6,18 +6,26 @@ push), each a full round trip through the event loop (django/channels_redis#83, 
 messages is slow when using groups"). Every command to an agent and every live-page event is a
 group send, so they add up on the command round trip that bench/ws.py measures.
 
-This subclass does the same work in two trips: one pipeline for the member list, then one Lua
-script per Redis shard (registered once, then run by its SHA) that drops the expired messages
-and pushes the message. The stored data (keys, message encoding, capacities, expiries) is the
-library's own, so consumers receive through the unchanged ``receive``;
-tests/test_channel_layer.py checks it against the library.
+This subclass does the same work in one script call (registered once, then run by its SHA):
+``GROUP_FANOUT_LUA`` reads each group's members inside Redis, groups them by their Redis key (the
+sockets of one server process share one key) and stores, for each key, the message with that
+key's channels in ``__asgi_channel__`` - the bytes the library's own ``group_send`` would store.
+The message is packed once per send, not once per member. The stored data (keys, message
+encoding, capacities, expiries) is the library's own, so consumers receive through the
+unchanged ``receive``; tests/test_channel_layer.py checks it against the library.
+
+The script computes the members' keys itself, which needs every key on one Redis server, the
+msgpack serializer without encryption and one capacity for every channel. With several Redis
+shards, ``channel_capacity`` patterns or ``symmetric_encryption_keys`` the layer reads the
+members in one pipeline and pushes with one ``GROUP_SEND_LUA`` call per shard instead (two
+round trips).
 
 Sync code (Django's HTTP threads, Celery tasks) sends with ``group_send_blocking`` and
-``send_blocking``: the same two trips with a blocking Redis client, one connection pool per
-process and shard. ``async_to_sync`` would start an event loop (and open a Redis connection)
-per send, and a shared loop in a thread costs two thread hand-offs per send.
-``group_send_many_blocking`` does several group sends in those same two trips (a command's POST
-tells the agent's socket and the live pages at once).
+``send_blocking``: the same script with a blocking Redis client, one connection pool per process
+and shard. ``async_to_sync`` would start an event loop (and open a Redis connection) per send,
+and a shared loop in a thread costs two thread hand-offs per send. ``group_send_many_blocking``
+does several group sends in that one call (a command's POST tells the agent's socket and the
+live pages at once).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from typing import Any
 import redis
 import redis.sentinel
 from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
+from channels_redis.serializers import MsgPackSerializer
 
 logger = logging.getLogger("channels_redis.core")
 
@@ -61,6 +70,50 @@ end
 return over_capacity
 """
 
+# KEYS: the groups' keys. ARGV: one message per group (see ``_fanout_head``), then the channel
+# key prefix, the capacity, the current time, the group members' expiry cutoff, the stored
+# messages' expiry cutoff and the key expiry. Per group: drop the expired members; group the
+# others by Redis key (the part of a channel name up to its "!", as the library's
+# ``non_local_name``); per key, the same push as GROUP_SEND_LUA, of the message completed with the
+# key's channel names (Redis's bundled cmsgpack packs the list, the message's last field).
+# Returns the number of keys over capacity and the number of keys.
+GROUP_FANOUT_LUA = """
+local n = #KEYS
+local prefix = ARGV[n + 1]
+local capacity = tonumber(ARGV[n + 2])
+local now = tonumber(ARGV[n + 3])
+local member_cutoff = ARGV[n + 4]
+local cutoff = ARGV[n + 5]
+local expiry = ARGV[n + 6]
+local over_capacity, keys = 0, 0
+for i = 1, n do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, member_cutoff)
+    local channels, order = {}, {}
+    for _, name in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do
+        local bang = string.find(name, '!', 1, true)
+        local key = prefix .. (bang and string.sub(name, 1, bang) or name)
+        if channels[key] == nil then
+            channels[key] = {}
+            order[#order + 1] = key
+        end
+        table.insert(channels[key], name)
+    end
+    for _, key in ipairs(order) do
+        keys = keys + 1
+        redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
+        if redis.call('ZCARD', key) < capacity then
+            local score = now
+            local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]
+            if newest and tonumber(newest) >= score then score = tonumber(newest) + 0.000001 end
+            redis.call('ZADD', key, score, ARGV[i] .. cmsgpack.pack(channels[key]))
+            redis.call('EXPIRE', key, expiry)
+        else
+            over_capacity = over_capacity + 1
+        end
+    end
+end
+return {over_capacity, keys}
+"""
 
 # Group sends per call of ``group_send_many_blocking``: a command's POST makes 2, a broadcast two
 # per connected agent.
@@ -86,33 +139,52 @@ def _blocking_pool(host: dict[str, Any]) -> redis.ConnectionPool:
     return redis.ConnectionPool(**host)
 
 
-class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
-    _group_send_script: Any = None  # registered once: later sends go by EVALSHA
+class _Scripts:
+    """The layer's two scripts, registered once per client: later calls go by EVALSHA."""
 
+    def __init__(self, client: Any) -> None:
+        self.push = client.register_script(GROUP_SEND_LUA)
+        self.fanout = client.register_script(GROUP_FANOUT_LUA)
+
+
+class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._blocking: dict[int, tuple[redis.Redis, Any]] = {}
+        self._blocking: dict[int, tuple[redis.Redis, _Scripts]] = {}
         self._blocking_lock = threading.Lock()
+        self._async_scripts: _Scripts | None = None
+        # Whether GROUP_FANOUT_LUA can do a group send (see the module's docstring).
+        serializer = self._serializer
+        self.fans_out_in_redis = (
+            self.ring_size == 1
+            and not self.channel_capacity
+            and isinstance(serializer, MsgPackSerializer)
+            and getattr(serializer, "crypter", None) is None
+        )
 
     # --- async (consumers) ----------------------------------------------------------------
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every channel of ``group`` (at most once, over capacity: dropped)."""
         connection = self.connection(self.consistent_hash(group))
+        if self._async_scripts is None:
+            self._async_scripts = _Scripts(connection)
+        scripts = self._async_scripts
+        if self.fans_out_in_redis:
+            keys, args = self._fanout_arguments([(group, message)])
+            over_capacity, count = await scripts.fanout(keys=keys, args=args, client=connection)
+            self._log_over_capacity(over_capacity, count, group)
+            return
         pipe = self._members_pipeline(connection.pipeline(transaction=False), group)
         _, members = await pipe.execute()
         channel_names = [member.decode("utf8") for member in members]
-        if not channel_names:
-            return
-        if self._group_send_script is None:
-            self._group_send_script = connection.register_script(GROUP_SEND_LUA)
         for index, keys, messages, capacities in self._pushes(channel_names, message):
-            over_capacity = await self._group_send_script(
+            over_capacity = await scripts.push(
                 keys=keys,
                 args=messages + capacities + self._push_times(),
                 client=self.connection(index),
             )
-            self._log_over_capacity(over_capacity, len(channel_names), group)
+            self._log_over_capacity(over_capacity, len(keys), group)
 
     # --- blocking (sync code: HTTP threads, Celery tasks) -----------------------------------
 
@@ -121,9 +193,8 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         self.group_send_many_blocking([(group, message)])
 
     def group_send_many_blocking(self, sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Several group sends from sync code, ``SENDS_PER_CALL`` at a time in the two round
-        trips of one per Redis shard: one pipeline reads the groups' members, one script call
-        pushes the messages.
+        """Several group sends from sync code, ``SENDS_PER_CALL`` at a time in one script call
+        (or, where the script cannot fan out, one members pipeline and one push per shard).
 
         A command's POST tells the agent's socket and the live pages this way. Within a
         channel the messages arrive in the order given; over capacity one is dropped (and
@@ -135,6 +206,14 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
             self._group_send_chunk(sends[start : start + SENDS_PER_CALL])
 
     def _group_send_chunk(self, sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        if self.fans_out_in_redis:
+            _, scripts = self._blocking_client(0)
+            keys, args = self._fanout_arguments(sends)
+            over_capacity, count = scripts.fanout(keys=keys, args=args)
+            self._log_over_capacity(
+                over_capacity, count, ", ".join(dict.fromkeys(g for g, _ in sends))
+            )
+            return
         by_shard: dict[int, list[tuple[int, str]]] = {}
         for position, (group, _message) in enumerate(sends):
             by_shard.setdefault(self.consistent_hash(group), []).append((position, group))
@@ -174,11 +253,11 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
                 into[2].extend(capacities)
                 into[3].append(label)
         for index, (keys, messages, capacities, labels) in pushes.items():
-            _, script = self._blocking_client(index)
-            over_capacity = script(keys=keys, args=messages + capacities + self._push_times())
+            _, scripts = self._blocking_client(index)
+            over_capacity = scripts.push(keys=keys, args=messages + capacities + self._push_times())
             self._log_over_capacity(over_capacity, len(keys), ", ".join(dict.fromkeys(labels)))
 
-    def _blocking_client(self, index: int) -> tuple[redis.Redis, Any]:
+    def _blocking_client(self, index: int) -> tuple[redis.Redis, _Scripts]:
         # redis-py's pool is thread-safe and resets itself in a forked child (Celery's pool).
         found = self._blocking.get(index)
         if found is None:
@@ -186,10 +265,33 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
                 found = self._blocking.get(index)
                 if found is None:
                     client = redis.Redis(connection_pool=_blocking_pool(self.hosts[index]))
-                    found = self._blocking[index] = (client, client.register_script(GROUP_SEND_LUA))
+                    found = self._blocking[index] = (client, _Scripts(client))
         return found
 
     # --- shared -----------------------------------------------------------------------------
+
+    def _fanout_arguments(
+        self, sends: Sequence[tuple[str, dict[str, Any]]]
+    ) -> tuple[list[bytes], list[Any]]:
+        """GROUP_FANOUT_LUA's keys and arguments for ``(group, message)`` sends, in order."""
+        keys = []
+        for group, _message in sends:
+            assert self.require_valid_group_name(group), "Group name not valid"
+            keys.append(self._group_key(group))
+        now = time.time()
+        times = [now, int(now) - self.group_expiry, int(now) - int(self.expiry), self.expiry]
+        heads = [self._fanout_head(message) for _group, message in sends]
+        return keys, [*heads, self.prefix, self.capacity, *times]
+
+    def _fanout_head(self, message: dict[str, Any]) -> bytes:
+        """The library's serialized message with ``__asgi_channel__`` last and its value left
+        off: GROUP_FANOUT_LUA appends the packed list of channels. msgpack packs a dict in its
+        order and None as the one byte 0xc0, so the head is the packing less that byte."""
+        assert isinstance(message, dict), "message is not a dict"
+        assert "__asgi_channel__" not in message
+        packed = self.serialize({**message, "__asgi_channel__": None})
+        assert packed.endswith(b"\xc0")
+        return packed[:-1]
 
     def _members_pipeline(self, pipe: Any, group: str) -> Any:
         """Add to ``pipe`` (of an async or a blocking client) the two commands that drop the

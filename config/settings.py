@@ -176,6 +176,10 @@ CHANNEL_LAYERS = {
             "prefix": "watcher:asgi",
             "capacity": env.int("WATCHER_CHANNEL_CAPACITY", default=1000),
             "expiry": 60,
+            # Every server process re-joins its sockets' groups every 30 s (SocketKeeper), so a
+            # member not renewed for 5 minutes belongs to a process that died: it is dropped
+            # then, not after the library's default of a day (each group send would push to it).
+            "group_expiry": 300,
         },
     }
 }

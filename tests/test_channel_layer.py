@@ -1,4 +1,5 @@
-"""config/channel_layer.py: the two-round-trip group send, against real Redis.
+"""config/channel_layer.py: the one-round-trip group send (and its two-round-trip fallback),
+against real Redis.
 
 Each test uses its own key prefix, and compares with channels_redis's own layer where the
 behaviour must be the same (what members receive, capacity, expiry).
@@ -94,10 +95,65 @@ async def test_members_past_the_group_expiry_get_nothing() -> None:
     await ours.flush()
 
 
-def test_settings_use_this_layer() -> None:
+def test_settings_use_this_layer_and_its_one_round_trip_group_send() -> None:
     from channels.layers import get_channel_layer
 
-    assert isinstance(get_channel_layer(), RedisChannelLayer)
+    layer = get_channel_layer()
+    assert isinstance(layer, RedisChannelLayer)
+    assert layer.fans_out_in_redis
+
+
+async def stored(layer: LibraryLayer, key: str) -> list[dict]:
+    """The messages stored under a channel key, decoded as the library's receive decodes."""
+    connection = layer.connection(0)
+    return [layer.deserialize(raw) for raw in await connection.zrange(layer.prefix + key, 0, -1)]
+
+
+async def test_the_script_stores_what_the_librarys_group_send_stores() -> None:
+    """Per Redis key one message, with that key's channels in ``__asgi_channel__``: the same
+    data whether the library sends or the script fans out in Redis."""
+    from asgiref.sync import sync_to_async
+
+    ours, library = layers()
+    assert ours.fans_out_in_redis
+    local_a, local_b = await ours.new_channel(), await ours.new_channel()
+    remote, general = await library.new_channel(), "general-channel"
+    for channel in (local_a, local_b, remote, general):
+        await ours.group_add("g", channel)
+    message = {"type": "hello", "text": "Привет", "n": 1, "nested": {"list": [1, "two", None]}}
+    keys = (ours.non_local_name(local_a), ours.non_local_name(remote), general)
+
+    await library.group_send("g", message)
+    by_library = {key: await stored(library, key) for key in keys}
+    await library.flush()
+    for channel in (local_a, local_b, remote, general):
+        await ours.group_add("g", channel)
+    await sync_to_async(ours.group_send_blocking)("g", message)
+    by_script = {key: await stored(ours, key) for key in keys}
+
+    assert by_script == by_library
+    assert by_script[keys[0]] == [{**message, "__asgi_channel__": [local_a, local_b]}]
+    assert by_script[general] == [{**message, "__asgi_channel__": [general]}]
+    await ours.flush()
+
+
+async def test_channel_capacity_patterns_take_the_two_round_trip_path() -> None:
+    """The script knows one capacity: with per-channel patterns the layer reads the members
+    and pushes as before, and each channel keeps its own capacity."""
+    from asgiref.sync import sync_to_async
+
+    ours, _ = layers(capacity=5, channel_capacity={"tight-*": 1})
+    assert not ours.fans_out_in_redis
+    tight, roomy = "tight-channel", "roomy-channel"
+    for channel in (tight, roomy):
+        await ours.group_add("g", channel)
+
+    await ours.group_send("g", {"type": "hello", "n": 1})
+    await sync_to_async(ours.group_send_blocking)("g", {"type": "hello", "n": 2})
+
+    assert [m["n"] for m in await drain(ours, tight)] == [1]
+    assert [m["n"] for m in await drain(ours, roomy)] == [1, 2]
+    await ours.flush()
 
 
 async def test_group_add_many_stores_what_group_add_does() -> None:

@@ -55,10 +55,11 @@ class SocketKeeper:
     """Keeps one event loop's sockets known to the rest of the system.
 
     Every ``CONNECTION_REFRESH`` seconds one task refreshes the registrations of all the agent
-    sockets (``watcher.services.commands``) and re-joins all the sockets' groups (channels-redis
-    forgets a member after a day): a few Redis round trips for the whole process, where a task
-    per socket took two round trips and a thread hand-off each, 11 % of a server's CPU with
-    1,000 agents connected (py-spy under bench/ws.py).
+    sockets (``watcher.services.commands``) and re-joins all the sockets' groups (the channel
+    layer forgets a member after ``group_expiry``, 5 minutes in the settings): a few Redis
+    round trips for the whole process, where a task per socket took two round trips and a
+    thread hand-off each, 11 % of a server's CPU with 1,000 agents connected (py-spy under
+    bench/ws.py).
 
     A socket whose agent has a newer socket (here or in another process) is closed with 4002,
     in case the notice of the newer connection was lost. A socket that leaves while a refresh
