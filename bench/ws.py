@@ -223,6 +223,8 @@ class Probes:
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
+        # Let them finish first: a re-join under way would otherwise land after the discard.
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.layer.group_discard(LIVE_AGENTS_GROUP, self.listener)
         await self.commands.close()
         await self.health.close()
@@ -232,7 +234,10 @@ class Probes:
         # server's sockets do (SocketKeeper).
         while True:
             await asyncio.sleep(30)
-            await self.layer.group_add(LIVE_AGENTS_GROUP, self.listener)
+            try:
+                await self.layer.group_add(LIVE_AGENTS_GROUP, self.listener)
+            except Exception as exc:  # the next turn tries again
+                print(f"re-joining the live group failed: {exc!r}", file=sys.stderr)
 
     def _future(self, command_id: str) -> asyncio.Future[float]:
         # The ACK event may well arrive before the POST's response does.

@@ -9,23 +9,25 @@ group send, so they add up on the command round trip that bench/ws.py measures.
 This subclass does the same work in one script call (registered once, then run by its SHA):
 ``GROUP_FANOUT_LUA`` reads each group's members inside Redis, groups them by their Redis key (the
 sockets of one server process share one key) and stores, for each key, the message with that
-key's channels in ``__asgi_channel__`` - the bytes the library's own ``group_send`` would store.
-The message is packed once per send, not once per member. The stored data (keys, message
-encoding, capacities, expiries) is the library's own, so consumers receive through the
-unchanged ``receive``; tests/test_channel_layer.py checks it against the library.
+key's channels in ``__asgi_channel__``: once decoded, what the library's own ``group_send``
+stores. The client packs the message once per send (the library packs it once per key). The
+stored data (keys, message encoding, capacities, expiries) is the library's own, so consumers
+receive through the unchanged ``receive``; tests/test_channel_layer.py checks it against the
+library.
 
-The script computes the members' keys itself, which needs every key on one Redis server, the
-msgpack serializer without encryption and one capacity for every channel. With several Redis
-shards, ``channel_capacity`` patterns or ``symmetric_encryption_keys`` the layer reads the
-members in one pipeline and pushes with one ``GROUP_SEND_LUA`` call per shard instead (two
-round trips).
+The script computes the members' keys itself, which needs every key on one Redis server (a
+standalone server or Sentinel's master: the script touches keys it is not given, which Redis
+Cluster and servers that enforce declared keys refuse), the msgpack serializer without
+encryption and one capacity for every channel. With several Redis shards, ``channel_capacity``
+patterns or ``symmetric_encryption_keys`` the layer reads the members in one pipeline and pushes
+with one ``GROUP_SEND_LUA`` call per shard instead (two round trips).
 
-Sync code (Django's HTTP threads, Celery tasks) sends with ``group_send_blocking`` and
-``send_blocking``: the same script with a blocking Redis client, one connection pool per process
-and shard. ``async_to_sync`` would start an event loop (and open a Redis connection) per send,
-and a shared loop in a thread costs two thread hand-offs per send. ``group_send_many_blocking``
-does several group sends in that one call (a command's POST tells the agent's socket and the
-live pages at once).
+Sync code (Django's HTTP threads, Celery tasks) sends with ``group_send_blocking`` (the same
+script) and ``send_blocking`` (``GROUP_SEND_LUA`` for the one channel) through a blocking Redis
+client, one connection pool per process and shard. ``async_to_sync`` would start an event loop
+(and open a Redis connection) per send, and a shared loop in a thread costs two thread
+hand-offs per send. ``group_send_many_blocking`` does several group sends in that one call (a
+command's POST tells the agent's socket and the live pages at once).
 """
 
 from __future__ import annotations
