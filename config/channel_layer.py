@@ -73,8 +73,9 @@ return over_capacity
 """
 
 # KEYS: the groups' keys. ARGV: one message per group (see ``_fanout_head``), then the channel
-# key prefix, the capacity, the current time, the group members' expiry cutoff, the stored
-# messages' expiry cutoff and the key expiry. Per group: drop the expired members; group the
+# key prefix, the capacity, the group members' expiry cutoff, and GROUP_SEND_LUA's last
+# arguments (``_push_times``: the current time, the stored messages' expiry cutoff, the key
+# expiry). Per group: drop the expired members; group the
 # others by Redis key (the part of a channel name up to its "!", as the library's
 # ``non_local_name``); per key, the same push as GROUP_SEND_LUA, of the message completed with the
 # key's channel names (Redis's bundled cmsgpack packs the list, the message's last field).
@@ -83,8 +84,8 @@ GROUP_FANOUT_LUA = """
 local n = #KEYS
 local prefix = ARGV[n + 1]
 local capacity = tonumber(ARGV[n + 2])
-local now = tonumber(ARGV[n + 3])
-local member_cutoff = ARGV[n + 4]
+local member_cutoff = ARGV[n + 3]
+local now = tonumber(ARGV[n + 4])
 local cutoff = ARGV[n + 5]
 local expiry = ARGV[n + 6]
 local over_capacity, keys = 0, 0
@@ -175,7 +176,7 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         if self.fans_out_in_redis:
             keys, args = self._fanout_arguments([(group, message)])
             over_capacity, count = await scripts.fanout(keys=keys, args=args, client=connection)
-            self._log_over_capacity(over_capacity, count, group)
+            self._log_over_capacity(over_capacity, count, [group])
             return
         pipe = self._members_pipeline(connection.pipeline(transaction=False), group)
         _, members = await pipe.execute()
@@ -186,7 +187,7 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
                 args=messages + capacities + self._push_times(),
                 client=self.connection(index),
             )
-            self._log_over_capacity(over_capacity, len(keys), group)
+            self._log_over_capacity(over_capacity, len(keys), [group])
 
     # --- blocking (sync code: HTTP threads, Celery tasks) -----------------------------------
 
@@ -212,9 +213,7 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
             _, scripts = self._blocking_client(0)
             keys, args = self._fanout_arguments(sends)
             over_capacity, count = scripts.fanout(keys=keys, args=args)
-            self._log_over_capacity(
-                over_capacity, count, ", ".join(dict.fromkeys(g for g, _ in sends))
-            )
+            self._log_over_capacity(over_capacity, count, [group for group, _ in sends])
             return
         by_shard: dict[int, list[tuple[int, str]]] = {}
         for position, (group, _message) in enumerate(sends):
@@ -257,7 +256,7 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         for index, (keys, messages, capacities, labels) in pushes.items():
             _, scripts = self._blocking_client(index)
             over_capacity = scripts.push(keys=keys, args=messages + capacities + self._push_times())
-            self._log_over_capacity(over_capacity, len(keys), ", ".join(dict.fromkeys(labels)))
+            self._log_over_capacity(over_capacity, len(keys), labels)
 
     def _blocking_client(self, index: int) -> tuple[redis.Redis, _Scripts]:
         # redis-py's pool is thread-safe and resets itself in a forked child (Celery's pool).
@@ -280,10 +279,9 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         for group, _message in sends:
             assert self.require_valid_group_name(group), "Group name not valid"
             keys.append(self._group_key(group))
-        now = time.time()
-        times = [now, int(now) - self.group_expiry, int(now) - int(self.expiry), self.expiry]
         heads = [self._fanout_head(message) for _group, message in sends]
-        return keys, [*heads, self.prefix, self.capacity, *times]
+        member_cutoff = int(time.time()) - self.group_expiry
+        return keys, [*heads, self.prefix, self.capacity, member_cutoff, *self._push_times()]
 
     def _fanout_head(self, message: dict[str, Any]) -> bytes:
         """The library's serialized message with ``__asgi_channel__`` last and its value left
@@ -324,9 +322,10 @@ class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
         return [now, int(now) - int(self.expiry), self.expiry]
 
     @staticmethod
-    def _log_over_capacity(over_capacity: int, count: int, to: str) -> None:
+    def _log_over_capacity(over_capacity: int, count: int, to: Sequence[str]) -> None:
         if over_capacity > 0:
-            logger.info("%s of %s channels over capacity in %s", over_capacity, count, to)
+            names = ", ".join(dict.fromkeys(to))
+            logger.info("%s of %s channels over capacity in %s", over_capacity, count, names)
 
     async def group_add_many(self, memberships: Sequence[tuple[str, str]]) -> None:
         """``group_add`` for many ``(group, channel)`` pairs: one pipeline per Redis shard.
