@@ -96,6 +96,28 @@ async def test_a_missing_key_or_another_agents_id_is_closed_with_4001(agent, mak
     assert await database_sync_to_async(commands.connected_channel)(other.id) is None
 
 
+async def test_agent_sockets_take_no_session_cookie(agent) -> None:
+    """Agents authenticate by API key alone: their route has no session or user middleware (a
+    session store and a lazy user held by each of 1,000 idle sockets), and a staff member's
+    session cookie opens no agent socket."""
+    from channels.routing import URLRouter
+
+    from config.routing import websocket_urlpatterns
+    from watcher.consumers import AgentConsumer
+
+    # Nothing wraps the router or the agent's route (the live route has its own middleware).
+    assert isinstance(application.application_mapping["websocket"], URLRouter)
+    route = next(p for p in websocket_urlpatterns if str(p.pattern) == "ws/watcher")
+    assert route.callback.consumer_class is AgentConsumer
+    staff = await database_sync_to_async(User.objects.create_user)(
+        "staff", password="x", is_staff=True, is_superuser=True
+    )
+    headers = await database_sync_to_async(session_headers)(staff)
+    communicator = await open_socket(f"/ws/watcher?agent_id={agent.id}", headers=headers)
+    await expect_close(communicator, 4001)
+    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+
+
 async def test_a_disabled_agent_is_closed_with_4003(agent) -> None:
     await database_sync_to_async(
         lambda: Agent.objects.filter(pk=agent.id).update(is_enabled=False)
