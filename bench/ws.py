@@ -10,9 +10,12 @@ in the configured database, connects them, and measures:
 - next to it, in the same run, a bare channel-layer round trip (two hops, like command + ACK)
   and a bare HTTP request (GET /health) against the same server;
 - the server's RSS before and after connecting the sockets (KB per idle connection);
-- the server's CPU per step (one command round trip and one GET /health).
+- the server's CPU per step (one command round trip and one GET /health);
+- the server's garbage collections during the measurement (bench/gc_timed_server.py times
+  them), by generation; ``--gc-python-defaults`` runs the server's collector as Python sets
+  it, not as config.asgi does (freeze, thresholds), for a baseline.
 
-Usage: python bench/ws.py [--agents 1000] [--commands 1000]
+Usage: python bench/ws.py [--agents 1000] [--commands 1000] [--gc-python-defaults]
 Everything it created (agents, commands, a user, Redis keys) is removed at the end.
 """
 
@@ -123,11 +126,14 @@ def cleanup(prefix: str) -> None:
 # --- the server ------------------------------------------------------------------------------
 
 
-def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, log_path: Path, gc_log: Path, python_defaults: bool
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ, REDIS_URL=settings.REDIS_URL, LOG_LEVEL="WARNING")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "config.server",
+            [sys.executable, str(ROOT / "bench" / "gc_timed_server.py"), str(gc_log),
+             *(["--python-defaults"] if python_defaults else []),
              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -145,6 +151,21 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
 
 def rss_kb(pid: int) -> int:
     return psutil.Process(pid).memory_info().rss // 1024
+
+
+def collections(gc_log: Path, start: float, end: float) -> str:
+    """The server's garbage collections between ``start`` and ``end`` (perf_counter), by
+    generation: how many, the median and the longest pause."""
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    for line in gc_log.read_text().splitlines():
+        generation, at, seconds = line.split()
+        if start <= float(at) <= end:
+            pauses[int(generation)].append(float(seconds) * 1000)
+    return "; ".join(
+        f"{name} {len(ms)}"
+        + (f" (median {statistics.median(ms):.2f} ms, longest {max(ms):.2f} ms)" if ms else "")
+        for name, ms in zip(("young", "middle", "full"), pauses.values(), strict=True)
+    )
 
 
 # --- the measurements ---------------------------------------------------------------------------
@@ -302,7 +323,9 @@ async def measure(
     return delivered, full, bare, http
 
 
-async def run(port: int, pid: int, agents: list[tuple[str, str]], token: str, n: int) -> None:
+async def run(
+    port: int, pid: int, agents: list[tuple[str, str]], token: str, n: int, gc_log: Path
+) -> None:
     ids = [agent_id for agent_id, _ in agents]
     probes = Probes(port, token, Agents())
     for _ in range(20):  # warm up before the baseline RSS
@@ -325,7 +348,9 @@ async def run(port: int, pid: int, agents: list[tuple[str, str]], token: str, n:
     await probes.start()
     try:  # a failed run leaves no listener in the live group
         cpu_before = sum(psutil.Process(pid).cpu_times()[:2])
+        window = time.perf_counter()
         delivered, full, bare, http = await measure(probes, ids, n)
+        window_end = time.perf_counter()
         cpu_seconds = sum(psutil.Process(pid).cpu_times()[:2]) - cpu_before
     finally:
         await probes.stop()
@@ -350,6 +375,8 @@ async def run(port: int, pid: int, agents: list[tuple[str, str]], token: str, n:
         f"p50 of one bare GET /health alone: {percentile(http, 50) / percentile(bare, 99):.1f}× "
         "the bare p99"
     )
+    # A full collection stops the server's event loop, and so every socket, while it runs.
+    print(f"server garbage collections meanwhile: {collections(gc_log, window, window_end)}")
     per_socket = (after - before) / max(1, registered)
     print(
         f"memory per idle connection: {per_socket:.1f} KB (target < 100 KB: "
@@ -366,6 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     # A p99 of 1,000 round trips is the 10th-worst; of 200, the 2nd-worst, which one pause of
     # the machine (or of the server's garbage collector) decides.
     args.add_argument("--commands", type=int, default=1000)
+    args.add_argument(
+        "--gc-python-defaults",
+        action="store_true",
+        help="the server's garbage collector as Python sets it, not as config.asgi does "
+        "(the baseline for that)",
+    )
     options = args.parse_args(argv)
     soft, hard = raise_fd_limit(options.agents * 2 + 256)
     database = settings.DATABASES["default"]
@@ -377,11 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"bench-ws-{secrets.token_hex(3)}"
     port = free_port()
     log_path = Path(settings.DATA_DIR) / f"{prefix}-uvicorn.log"
+    gc_log = Path(settings.DATA_DIR) / f"{prefix}-gc.log"
     process = None
     try:
         agents, _user, token = setup(prefix, options.agents)
-        process = start_server(port, log_path)
-        asyncio.run(run(port, process.pid, agents, token, options.commands))
+        process = start_server(port, log_path, gc_log, options.gc_python_defaults)
+        asyncio.run(run(port, process.pid, agents, token, options.commands, gc_log))
     finally:
         if process is not None:
             process.terminate()
@@ -390,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         cleanup(prefix)
-        with contextlib.suppress(FileNotFoundError):
-            log_path.unlink()
+        for path in (log_path, gc_log):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
     return 0
 
 

@@ -262,15 +262,37 @@ async def test_the_live_socket_refuses_anonymous_and_non_staff_with_4003(db) -> 
         await expect_close(communicator, 4003)
 
 
-async def test_the_live_socket_refuses_a_foreign_origin(db) -> None:
+async def test_the_live_socket_refuses_a_foreign_or_missing_origin(db) -> None:
     staff = await database_sync_to_async(User.objects.create_user)(
         "staff", password="x", is_staff=True
     )
     headers = await database_sync_to_async(session_headers)(staff)
-    headers[0] = (b"origin", b"http://evil.example")
-    communicator = WebsocketCommunicator(application, "/ws/live/agents", headers=headers)
-    connected, _ = await communicator.connect(timeout=5)
-    assert not connected
+    for origin in ([(b"origin", b"http://evil.example")], []):
+        communicator = WebsocketCommunicator(
+            application, "/ws/live/agents", headers=origin + headers[1:]
+        )
+        connected, _ = await communicator.connect(timeout=5)
+        assert not connected
+
+
+def test_the_live_route_checks_the_origin_before_it_reads_the_session() -> None:
+    """Another site's page can make a staff browser open this socket with the staff's cookie:
+    the Origin check must come first, then the session and the user."""
+    from channels.auth import AuthMiddleware
+    from channels.security.websocket import OriginValidator
+    from channels.sessions import CookieMiddleware, SessionMiddleware
+
+    from config.routing import websocket_urlpatterns
+    from watcher.consumers import LiveConsumer
+
+    route = next(p for p in websocket_urlpatterns if str(p.pattern) == "ws/live/agents")
+    chain = []
+    app = route.callback
+    while not hasattr(app, "consumer_class"):
+        chain.append(type(app))
+        app = app.application if hasattr(app, "application") else app.inner
+    assert chain == [OriginValidator, CookieMiddleware, SessionMiddleware, AuthMiddleware]
+    assert app.consumer_class is LiveConsumer
 
 
 async def test_staff_see_heartbeats_panics_and_commands_live(agent) -> None:

@@ -128,8 +128,9 @@ def send_to_channel(channel: str, payload: Payload) -> None:
 
 def _group_send(batch: list[tuple[str, Payload]]) -> None:
     # Sync code sends with the layer's blocking client (config/channel_layer.py): no event loop,
-    # no thread hand-off; one script call reads the groups' members and pushes the payloads
-    # (two round trips where the layer cannot fan out in Redis: ``fans_out_in_redis``).
+    # no thread hand-off; one script call per SENDS_PER_CALL sends reads the groups' members and
+    # pushes the payloads (where the layer cannot fan out in Redis, ``fans_out_in_redis``: a
+    # members pipeline, then a push per shard).
     _refuse_in_event_loop()
     get_channel_layer().group_send_many_blocking(batch)
 
