@@ -54,8 +54,8 @@ application = ProtocolTypeRouter(
 #   (tasks, coroutines, futures), and every middle collection walked it again: 18 collections
 #   of about 2 ms per 1,000 command round trips, 2-3 of 15-28 ms now, well below the full
 #   collections' 75-200 ms, which come about 3 times rarer too (none in 1,000 round trips, where
-#   there was one). The server's CPU per round trip fell 5-10 %, for 1-2 MB more memory; the
-#   p99 round trip did not change beyond the machine's noise (bench/ws.py, run with and without
+#   there was one). The server's CPU per round trip fell 4-10 % and the round trip's p99 from
+#   5.4-6.8 to 5.1-6.2 ms, for 1-2 MB more memory (bench/ws.py, run with and without
 #   --gc-python-defaults, in turns).
 # Objects made after start-up, sockets included, are collected as before.
 gc.collect()
