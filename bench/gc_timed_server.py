@@ -5,9 +5,11 @@
 bench/ws.py starts its server this way. It loads the application first (``config.asgi`` sets
 up the garbage collector: a freeze of what start-up made, its own thresholds), then, with
 ``--python-defaults``, takes that back (the baseline for it), and appends one line per
-collection to LOG: the generation, the ``time.perf_counter()`` at its start (on Linux, a clock
-every process shares) and its duration in seconds. Then it runs ``config.server`` with the
-remaining options.
+collection to LOG: the generation, the ``time.perf_counter()`` at its start (on Linux
+``CLOCK_MONOTONIC``, one clock for every process) and its duration in seconds. Then it runs
+``config.server`` with the remaining options, in this process: one worker, no reload (a worker
+uvicorn spawned would load the application afresh, untimed), so it refuses ``--reload`` and
+``--workers`` other than 1.
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ def main(argv: list[str]) -> None:
     log_path, *options = argv
     python_defaults = "--python-defaults" in options
     options = [o for o in options if o != "--python-defaults"]
+    workers = [options[i + 1] for i, o in enumerate(options[:-1]) if o == "--workers"]
+    if "--reload" in options or workers[-1:] not in ([], ["1"]):
+        raise SystemExit("gc_timed_server.py times one worker, in its process: no --reload")
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    pythons = gc.get_threshold()
     import config.asgi  # noqa: F401  (uvicorn finds it loaded)
 
     if python_defaults:
         gc.unfreeze()
-        gc.set_threshold(700, 10, 10)
+        gc.set_threshold(*pythons)
     log = open(log_path, "a", buffering=1)  # noqa: SIM115  (open while the process lives)
     started = [0.0]
 

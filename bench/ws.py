@@ -95,7 +95,8 @@ def figures(name: str, seconds: list[float]) -> str:
     ms = [s * 1000 for s in seconds]
     return (
         f"{name:<44} n={len(ms):<5} p50={percentile(ms, 50):7.2f} ms  "
-        f"p99={percentile(ms, 99):7.2f} ms  mean={statistics.fmean(ms):7.2f} ms"
+        f"p99={percentile(ms, 99):7.2f} ms  mean={statistics.fmean(ms):7.2f} ms  "
+        f"max={max(ms):7.2f} ms"
     )
 
 
@@ -132,7 +133,14 @@ def cleanup(prefix: str) -> None:
 def start_server(
     port: int, log_path: Path, gc_log: Path, python_defaults: bool
 ) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, REDIS_URL=settings.REDIS_URL, LOG_LEVEL="WARNING")
+    # One worker in the server's own process, whatever the environment says (its collections
+    # are timed there, and its memory is measured).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("UVICORN_") and k != "WEB_CONCURRENCY"
+    }
+    env.update(REDIS_URL=settings.REDIS_URL, LOG_LEVEL="WARNING")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "gc_timed_server.py"), str(gc_log),
@@ -157,17 +165,26 @@ def rss_kb(pid: int) -> int:
 
 
 def collections(gc_log: Path, start: float, end: float) -> str:
-    """The server's garbage collections between ``start`` and ``end`` (perf_counter), by
-    generation: how many, the median and the longest pause."""
+    """The server's garbage collections between ``start`` and ``end``, by generation: how many,
+    the median and the longest pause, and their total. The server logs ``perf_counter()``
+    times, which on Linux read CLOCK_MONOTONIC, the same clock as this process's."""
     pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
     for line in gc_log.read_text().splitlines():
-        generation, at, seconds = line.split()
+        fields = line.split()
+        if len(fields) != 3:  # the server may be writing the last line
+            continue
+        generation, at, seconds = fields
         if start <= float(at) <= end:
             pauses[int(generation)].append(float(seconds) * 1000)
-    return "; ".join(
-        f"{name} {len(ms)}"
-        + (f" (median {statistics.median(ms):.2f} ms, longest {max(ms):.2f} ms)" if ms else "")
-        for name, ms in zip(("young", "middle", "full"), pauses.values(), strict=True)
+    if not pauses[0]:
+        raise SystemExit(f"no collection of the server was timed: is {gc_log} written?")
+    return (
+        "; ".join(
+            f"{name} {len(ms)}"
+            + (f" (median {statistics.median(ms):.2f} ms, longest {max(ms):.2f} ms)" if ms else "")
+            for name, ms in zip(("young", "middle", "full"), pauses.values(), strict=True)
+        )
+        + f"; {sum(sum(ms) for ms in pauses.values()):.0f} ms in all"
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -49,15 +50,20 @@ application = ProtocolTypeRouter(
 # middle or the oldest generation stops the event loop, and every socket on it, while it runs.
 # - gc.freeze(): what start-up made (Django, DRF, the URLconf, the parser's rules: some 120,000
 #   objects) lives as long as the process; frozen, full collections no longer walk it again.
-# - Middle-generation collections 10 times rarer (100 young ones each, not 10): with 1,000
+# - Middle-generation collections 10 times rarer (after 100 young ones, not 10): with 1,000
 #   agent sockets, each socket's message leaves the loop's machinery for its next message
-#   (tasks, coroutines, futures), and every middle collection walked it again: 18 collections
-#   of about 2 ms per 1,000 command round trips, 2-3 of 15-28 ms now, well below the full
-#   collections' 75-200 ms, which come about 3 times rarer too (none in 1,000 round trips, where
-#   there was one). The server's CPU per round trip fell 4-10 % and the round trip's p99 from
-#   5.4-6.8 to 5.1-6.2 ms, for 1-2 MB more memory (bench/ws.py, run with and without
-#   --gc-python-defaults, in turns).
-# Objects made after start-up, sockets included, are collected as before.
+#   (tasks, coroutines, futures), and every middle collection walked it again. Fewer, longer
+#   pauses: per 1,000 command round trips, 2-3 middle collections of 14-30 ms instead of 18 of
+#   about 2 ms, and the full collections (150-200 ms) about 3 times rarer: 90-100 ms of pauses
+#   in all instead of 225-260, the longest round trip 20-24 ms instead of 158-178, the server's
+#   CPU per round trip 4-10 % lower, for 1-2 MB more memory (bench/ws.py, run with and without
+#   --gc-python-defaults, in turns: WebSocket and command traffic). Cyclic garbage waits that
+#   much longer for its collection. Python 3.14's incremental collector reads the thresholds
+#   differently; there they stay Python's.
+# Objects made after start-up, sockets included, are still collected, the middle and oldest
+# generations less often.
 gc.collect()
 gc.freeze()
-gc.set_threshold(700, 100, 10)
+if sys.version_info < (3, 14):
+    young, _, oldest = gc.get_threshold()
+    gc.set_threshold(young, 100, oldest)

@@ -14,8 +14,8 @@ variables still work for the options not set here.
 - ``--ws websockets``: the implementation that pings idle sockets and drops dead peers, which
   agents on USB modems need (wsproto never pings).
 - ``--ws-per-message-deflate false``: compression held two zlib streams per socket, about
-  90 KB more per idle connection (144 KB against 55 KB, bench/ws.py), for JSON messages of a few
-  hundred bytes.
+  90 KB more per idle connection (144 KB against 55 KB then, bench/ws.py), for JSON messages of
+  a few hundred bytes.
 """
 
 from __future__ import annotations
