@@ -54,9 +54,10 @@ application = ProtocolTypeRouter(
 #   agent sockets, each socket's message leaves the loop's machinery for its next message
 #   (tasks, coroutines, futures), and every middle collection walked it again. Fewer, longer
 #   pauses: per 1,000 command round trips, 2-3 middle collections of 14-30 ms instead of 18 of
-#   about 2 ms, and the full collections (150-200 ms) about 3 times rarer: 90-100 ms of pauses
-#   in all instead of 225-260, the longest round trip 20-24 ms instead of 158-178, the server's
-#   CPU per round trip 4-10 % lower, for 1-2 MB more memory (bench/ws.py, run with and without
+#   about 2 ms, and the full collections (150-200 ms) about 3 times rarer (in each run of 1,000
+#   round trips one met a full collection, now none did: the longest took 20-24 ms instead of
+#   158-178); 90-100 ms of pauses in all instead of 225-260, the server's CPU per round trip
+#   4-10 % lower, for 1-2 MB more memory (bench/ws.py, run with and without
 #   --gc-python-defaults, in turns: WebSocket and command traffic). Cyclic garbage waits that
 #   much longer for its collection. Python 3.14's incremental collector reads the thresholds
 #   differently; there they stay Python's.
