@@ -11,11 +11,12 @@ in the configured database, connects them, and measures:
   and a bare HTTP request (GET /health) against the same server;
 - the server's RSS before and after connecting the sockets (KB per idle connection);
 - the server's CPU per step (one command round trip and one GET /health);
-- this process does not collect its own garbage while it measures (as timeit does): its
-  pauses are the harness's, not the server's;
 - the server's garbage collections during the measurement (bench/gc_timed_server.py times
   them), by generation; ``--gc-python-defaults`` runs the server's collector as Python sets
   it, not as config.asgi does (freeze, thresholds), for a baseline.
+
+This process does not collect its own garbage while it measures (as timeit does): its pauses
+are the harness's, not the server's.
 
 Usage: python bench/ws.py [--agents 1000] [--commands 1000] [--gc-python-defaults]
 Everything it created (agents, commands, a user, Redis keys) is removed at the end.

@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from config.asgi import application
+from config.routing import websocket_urlpatterns
 from watcher.models import Agent, AgentCommand, AgentStatus, CommandStatus
 from watcher.services import agents, commands
 
@@ -102,7 +103,6 @@ async def test_agent_sockets_take_no_session_cookie(agent) -> None:
     session cookie opens no agent socket."""
     from channels.routing import URLRouter
 
-    from config.routing import websocket_urlpatterns
     from watcher.consumers import AgentConsumer
 
     # Nothing wraps the router or the agent's route (the live route has its own middleware).
@@ -283,7 +283,6 @@ def test_browser_routes_check_the_origin_before_they_read_the_session() -> None:
     from channels.security.websocket import OriginValidator
     from channels.sessions import CookieMiddleware, SessionMiddleware
 
-    from config.routing import websocket_urlpatterns
     from watcher.consumers import LiveConsumer
 
     browser_routes = [p for p in websocket_urlpatterns if str(p.pattern) != "ws/watcher"]
