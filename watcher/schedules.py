@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-ROLE_GROUPS = ("admin", "manager", "senior", "director")
+from config.roles import STAFF_ROLES
 
 
 def generation_time() -> tuple[int, int]:
@@ -29,7 +29,7 @@ def ensure_schedules(**kwargs: Any) -> None:
     from django.contrib.auth.models import Group
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-    for name in ROLE_GROUPS:
+    for name in STAFF_ROLES:
         Group.objects.get_or_create(name=name)
     hour, minute = generation_time()
     crontab, _ = CrontabSchedule.objects.get_or_create(

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from watcher.api.auth import has_role
+from config.roles import has_role
 from watcher.models import Agent, AgentStatus, CommandAction, CommandStatus
 from watcher.services import metrics as metrics_service
 from watcher.services import stats

@@ -8,9 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.roles import IsStatsReader
 from parser import reports
 from parser.api.serializers import ReportQuerySerializer
-from watcher.api.auth import IsStatsReader
 
 
 class JobReportView(APIView):

@@ -1,4 +1,4 @@
-"""Authentication of agents (API keys) and the roles of people."""
+"""Authentication of agents (API keys) and of people (JWT); the roles are in ``config.roles``."""
 
 from __future__ import annotations
 
@@ -22,8 +22,6 @@ from rest_framework_simplejwt.tokens import Token
 from watcher.models import Agent
 from watcher.services import sql
 from watcher.services.agents import authenticate_key
-
-STAFF_ROLES = ("admin", "manager", "senior", "director")
 
 
 class AgentKeyAuthentication(BaseAuthentication):
@@ -97,28 +95,6 @@ class JWTAuthentication(simplejwt.JWTAuthentication):
 class IsAgent(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         return isinstance(request.auth, Agent)
-
-
-def has_role(user: Any, roles: tuple[str, ...]) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    return user.groups.filter(name__in=roles).exists()
-
-
-class IsWatcherAdmin(BasePermission):
-    """Superusers and members of the ``admin`` group."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return has_role(request.user, ("admin",))
-
-
-class IsStatsReader(BasePermission):
-    """``admin``, ``manager``, ``senior`` or ``director``."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return has_role(request.user, STAFF_ROLES)
 
 
 class AgentKeyScheme(OpenApiAuthenticationExtension):

@@ -14,8 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.roles import IsStatsReader, IsWatcherAdmin
 from watcher.api import serializers as s
-from watcher.api.auth import AgentKeyAuthentication, IsAgent, IsStatsReader, IsWatcherAdmin
+from watcher.api.auth import AgentKeyAuthentication, IsAgent
 from watcher.models import Agent, EmulationConfig
 from watcher.services import agents, commands, distributor, results, stats
 from watcher.services.errors import ServiceError
