@@ -197,7 +197,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Slow work (LLM parsing, exports) has its own queue so it never starves the dispatcher's chores.
-CELERY_TASK_ROUTES = {"parser.tasks.*": {"queue": "slow"}}
+CELERY_TASK_ROUTES = {"watcher.reparse_reports": {"queue": "slow"}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
     "global_keyprefix": "watcher:celery:",

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
+import httpx
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.db import OperationalError
 from redis.exceptions import RedisError
 
 from watcher.services import agents, commands, distributor, generator, results
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -49,3 +55,35 @@ def resend_commands() -> dict[str, int]:
 @shared_task(name="watcher.prune_command_history", expires=3500)
 def prune_command_history() -> int:
     return commands.prune_history()
+
+
+# The async parse path and operators' re-parses; routed to the ``slow`` queue by
+# ``CELERY_TASK_ROUTES``. The parser never raises for an LLM failure (it falls back to the rules),
+# so the retries are for transport and database trouble; a retry resumes with the reports not done.
+@shared_task(name="watcher.reparse_reports", bind=True, acks_late=True, max_retries=5)
+def reparse_reports(self, report_ids: list[int], backend: str | None = None) -> int:
+    """Re-parse stored task reports (``TaskReport`` ids) with ``backend`` (None: the route's)."""
+    for index, report_id in enumerate(report_ids):
+        try:
+            results.reparse_report(int(report_id), backend)
+        except (httpx.HTTPError, OperationalError) as exc:
+            countdown = get_exponential_backoff_interval(
+                factor=2, retries=self.request.retries, maximum=300, full_jitter=True
+            )
+            log.warning(
+                "reparse failed report_id=%s retry_in=%ss error=%s",
+                report_id,
+                countdown,
+                type(exc).__name__,
+            )
+            raise self.retry(
+                exc=exc, args=(list(report_ids[index:]), backend), countdown=countdown
+            ) from exc
+    return len(report_ids)
+
+
+@shared_task(name="parser.tasks.reparse_reports")
+def reparse_reports_under_old_name(report_ids: list[int], backend: str | None = None) -> None:
+    """Hands messages queued before the task moved here from ``parser.tasks`` to the new task;
+    drop it once no broker can hold such messages (the release after the move)."""
+    reparse_reports.delay(report_ids, backend)

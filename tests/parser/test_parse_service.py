@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
@@ -523,26 +522,3 @@ def test_admin_pages_render_and_never_show_the_api_key(admin_client, monkeypatch
     assert bad.status_code == 200
     assert bad.context["report"] is None
     assert admin_client.get("/admin/parser/parsejob/add/").status_code == 403
-
-
-# --- tasks ---------------------------------------------------------------------------------------
-
-
-def test_reparse_reports_calls_the_watcher_service_and_resumes_after_a_network_error(
-    monkeypatch,
-) -> None:
-    from parser.tasks import reparse_reports
-    from watcher.services import results
-
-    calls: list[tuple[int, str | None]] = []
-    failures = iter([httpx.ConnectError("down")])
-
-    def reparse_report(report_id: int, backend: str | None = None) -> None:
-        calls.append((report_id, backend))
-        if report_id == 2 and (error := next(failures, None)):
-            raise error
-
-    monkeypatch.setattr(results, "reparse_report", reparse_report, raising=False)
-    reparse_reports.apply(args=([1, 2, 3], "openai"))
-
-    assert calls == [(1, "openai"), (2, "openai"), (2, "openai"), (3, "openai")]

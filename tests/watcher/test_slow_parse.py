@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import pytest
+from celery.signals import before_task_publish
 from django.contrib import messages
 from django.utils import timezone
 
@@ -109,3 +111,51 @@ def test_the_admin_reparse_action_reparses_selected_tasks(agent, admin_client, c
     assert task.status == TaskStatus.COMPLETED
     assert pending.status == TaskStatus.PENDING  # nothing to re-parse: skipped, unchanged
     assert PriceHistory.objects.get(task=task).parser_backend == "rules"
+
+
+def test_reparse_reports_calls_the_watcher_service_and_resumes_after_a_network_error(
+    monkeypatch,
+) -> None:
+    from watcher.services import results
+    from watcher.tasks import reparse_reports
+
+    calls: list[tuple[int, str | None]] = []
+    failures = iter([httpx.ConnectError("down")])
+
+    def reparse_report(report_id: int, backend: str | None = None) -> None:
+        calls.append((report_id, backend))
+        if report_id == 2 and (error := next(failures, None)):
+            raise error
+
+    monkeypatch.setattr(results, "reparse_report", reparse_report)
+    reparse_reports.apply(args=([1, 2, 3], "openai"))
+
+    assert calls == [(1, "openai"), (2, "openai"), (2, "openai"), (3, "openai")]
+
+
+def test_parses_are_sent_to_the_slow_queue() -> None:
+    from watcher.tasks import reparse_reports
+
+    sent: list[tuple[str, str]] = []
+
+    def record(sender: str, routing_key: str, **kwargs: object) -> None:
+        sent.append((sender, routing_key))
+
+    before_task_publish.connect(record)
+    try:
+        reparse_reports.delay([1])
+    finally:
+        before_task_publish.disconnect(record)
+    assert sent == [("watcher.reparse_reports", "slow")]
+
+
+def test_a_message_queued_under_the_parsers_old_task_name_is_still_parsed(
+    monkeypatch, celery_eager
+) -> None:
+    from config.celery import app
+    from watcher.services import results
+
+    calls: list[tuple[int, str | None]] = []
+    monkeypatch.setattr(results, "reparse_report", lambda *args: calls.append(args))
+    app.tasks["parser.tasks.reparse_reports"].apply(args=([4, 5], "rules"))
+    assert calls == [(4, "rules"), (5, "rules")]

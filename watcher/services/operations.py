@@ -251,7 +251,7 @@ def reparse_tasks(task_ids: Iterable[uuid.UUID | str], backend: str) -> int:
     does the parsing (an LLM may be slow) and replaces the task's result. Returns how many
     reports were queued.
     """
-    from parser.tasks import reparse_reports
+    from watcher.tasks import reparse_reports
 
     ids = [str(t) for t in task_ids]
     finished = (TaskStatus.COMPLETED, TaskStatus.PARSE_ERROR, TaskStatus.FAILED)

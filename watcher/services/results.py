@@ -149,7 +149,7 @@ def _outcome_of(parsed: ParsedCard | ParseError | None) -> str:
 
 
 def _await_parse(task: Task, report: TaskReport) -> None:
-    from parser.tasks import reparse_reports
+    from watcher.tasks import reparse_reports
 
     deadline = timezone.now() + dt.timedelta(seconds=settings.WATCHER_PARSE_TIMEOUT)
     Task.objects.filter(pk=task.pk, lease_version=report.attempt).update(
@@ -243,7 +243,7 @@ def _after_settle(task: Task, report: TaskReport, *, release: bool) -> None:
 
 def resume_stalled_parses(now: dt.datetime | None = None) -> int:
     """Re-enqueue parses whose worker message was lost (Redis is disposable)."""
-    from parser.tasks import reparse_reports
+    from watcher.tasks import reparse_reports
 
     now = now or timezone.now()
     deadline = now + dt.timedelta(seconds=settings.WATCHER_PARSE_TIMEOUT)
