@@ -13,8 +13,6 @@ from typing import Any, ClassVar
 
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models, transaction
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -295,12 +293,3 @@ class ParseAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.attempt_no} {self.status}"
-
-
-@receiver(post_save, sender=BackendRoute)
-@receiver(post_delete, sender=BackendRoute)
-def _route_changed(**kwargs: Any) -> None:
-    from parser.services import clear_route_cache
-
-    transaction.on_commit(clear_route_cache)
-    clear_route_cache()

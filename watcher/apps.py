@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core.signals import setting_changed
 from django.db.models.signals import post_migrate, pre_delete
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +15,10 @@ class WatcherConfig(AppConfig):
         from watcher.schedules import ensure_schedules
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="watcher-schedules")
+
+        from watcher.services.redis import reset_client
+
+        setting_changed.connect(reset_client, dispatch_uid="watcher-redis-client")
 
         from watcher.models import Competitor, Subscription
         from watcher.services.generator import catalogue_row_deleting

@@ -6,8 +6,6 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from redis.commands.core import Script
 
 QUEUE_KEY = "watcher:task_queue:{marketplace}"
@@ -50,8 +48,8 @@ def script(source: str) -> Script:
     return _script(settings.REDIS_URL, source)
 
 
-@receiver(setting_changed)
-def _reset_client(setting: str, **kwargs: object) -> None:
+def reset_client(setting: str, **kwargs: object) -> None:
+    """Receiver of ``setting_changed`` (tests), connected in ``WatcherConfig.ready``."""
     if setting == "REDIS_URL":
         _client.cache_clear()
         _script.cache_clear()
