@@ -14,7 +14,7 @@ export HOST PORT LOG_FORMAT
 help:
 	@echo "make run    - install, migrate, create the admin, load demo data, start web+worker+beat"
 	@echo "make test   - install, lint, check migrations and run the whole test suite"
-	@echo "make lint   - ruff check + ruff format --check"
+	@echo "make lint   - ruff check + ruff format --check + the import layering contracts"
 	@echo "make format - ruff format + ruff check --fix"
 	@echo "make messages - update locale/ru (needs gettext) and compile the .mo files"
 	@echo "make bench  - run the benchmarks in bench/ (slow)"
@@ -50,6 +50,8 @@ run: migrate admin demo
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@# The layering contracts are in pyproject.toml ([tool.importlinter]).
+	$(VENV)/bin/lint-imports --no-cache
 
 format: venv
 	$(VENV)/bin/ruff format .
