@@ -9,13 +9,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from config.drf import Serializer
-
 DEFAULT_RANGE = timedelta(days=1)
 MAX_LIMIT = 500
 
 
-class ReportQuerySerializer(Serializer):
+class ReportQuerySerializer(serializers.Serializer):
     """``from``/``to`` (ISO 8601, default: the last 24 hours), ``limit``, ``offset``."""
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=50)

@@ -6,14 +6,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.drf import Serializer
 from parser.types import Marketplace
 from watcher.models import AgentStatus, CommandAction, EmulationConfig
 
 
-# Declared field by field rather than as a ModelSerializer: this is the hottest response of the
-# API, and a ModelSerializer rebuilds its fields from the model for every instance.
-class TaskSerializer(Serializer):
+class TaskSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     url = serializers.URLField(read_only=True)
     marketplace = serializers.ChoiceField(choices=Marketplace.choices, read_only=True)
@@ -26,7 +23,7 @@ class TaskSerializer(Serializer):
     )
 
 
-class ReportSerializer(Serializer):
+class ReportSerializer(serializers.Serializer):
     raw_text = serializers.CharField(allow_blank=True, trim_whitespace=False)
     timing_ms = serializers.IntegerField(min_value=0, max_value=24 * 3600 * 1000)
     success = serializers.BooleanField()
@@ -39,7 +36,7 @@ class ReportSerializer(Serializer):
         return super().to_internal_value(data)
 
 
-class ReportResultSerializer(Serializer):
+class ReportResultSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
     status = serializers.CharField()
     outcome = serializers.CharField()
@@ -48,7 +45,7 @@ class ReportResultSerializer(Serializer):
     error = serializers.CharField(allow_blank=True)
 
 
-class HeartbeatSerializer(Serializer):
+class HeartbeatSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=AgentStatus.choices)
     current_task = serializers.CharField(allow_null=True, required=False, default=None)
     stats = serializers.DictField(allow_null=True, required=False, default=None)
@@ -64,7 +61,7 @@ class HeartbeatSerializer(Serializer):
         return attrs
 
 
-class PanicSerializer(Serializer):
+class PanicSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
     details = serializers.DictField(required=False, default=dict)
 
@@ -83,7 +80,7 @@ class EmulationConfigSerializer(serializers.ModelSerializer):
         )  # fmt: skip
 
 
-class AgentSummarySerializer(Serializer):
+class AgentSummarySerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=AgentStatus.choices)
@@ -93,7 +90,7 @@ class AgentSummarySerializer(Serializer):
     tasks_failed_today = serializers.IntegerField()
 
 
-class AgentListSerializer(Serializer):
+class AgentListSerializer(serializers.Serializer):
     agents = AgentSummarySerializer(many=True)
 
 
@@ -107,7 +104,7 @@ class AgentDetailSerializer(AgentSummarySerializer):
     created_at = serializers.DateTimeField()
 
 
-class TaskStatsSerializer(Serializer):
+class TaskStatsSerializer(serializers.Serializer):
     total_queued = serializers.IntegerField()
     total_in_progress = serializers.IntegerField()
     total_completed_today = serializers.IntegerField()
@@ -118,23 +115,23 @@ class TaskStatsSerializer(Serializer):
     estimated_completion_time = serializers.DateTimeField(allow_null=True)
 
 
-class ErrorSerializer(Serializer):
+class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(required=False)
 
 
-class CommandRequestSerializer(Serializer):
+class CommandRequestSerializer(serializers.Serializer):
     command = serializers.ChoiceField(choices=CommandAction.choices)
     params = serializers.DictField(required=False, default=dict)
 
 
-class CommandSentSerializer(Serializer):
+class CommandSentSerializer(serializers.Serializer):
     status = serializers.CharField(default="ok")
     command = serializers.ChoiceField(choices=CommandAction.choices)
     command_id = serializers.UUIDField()
 
 
-class BroadcastSentSerializer(Serializer):
+class BroadcastSentSerializer(serializers.Serializer):
     status = serializers.CharField(default="ok")
     command = serializers.ChoiceField(choices=CommandAction.choices)
     sent_to = serializers.IntegerField(help_text="How many connected agents it was sent to.")
