@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate, pre_delete
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,11 +14,3 @@ class WatcherConfig(AppConfig):
         from watcher.schedules import ensure_schedules
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="watcher-schedules")
-
-        from watcher.models import Competitor, Subscription
-        from watcher.services.generator import catalogue_row_deleting
-
-        for model in (Subscription, Competitor):
-            pre_delete.connect(
-                catalogue_row_deleting, sender=model, dispatch_uid=f"catalogue-{model.__name__}"
-            )
