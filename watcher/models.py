@@ -196,17 +196,11 @@ class Task(models.Model):
     marketplace = models.CharField(_("marketplace"), max_length=20, choices=Marketplace.choices)
     sku = models.CharField(_("SKU"), max_length=50)
     brand = models.CharField(_("brand"), max_length=100)
-    # No foreign-key constraints in the database for these two: checking them was 43 % of the
-    # nightly INSERT of 10⁶ tasks (bench/dispatch.py). Integrity holds by construction instead:
-    # generation inserts only ids it selects from these tables in the same statement, under a
-    # lock that deleting a subscription or competitor also takes (services/generator.py), and
-    # Django's on_delete=CASCADE removes the tasks of a deleted row.
     subscription = models.ForeignKey(
         Subscription,
         verbose_name=_("our SKU"),
         on_delete=models.CASCADE,
         related_name="tasks",
-        db_constraint=False,
     )
     competitor = models.ForeignKey(
         Competitor,
@@ -215,7 +209,6 @@ class Task(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="tasks",
-        db_constraint=False,
     )
     priority = models.IntegerField(_("priority"), default=0)
     status = models.CharField(

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from parser.types import Marketplace
@@ -64,11 +64,10 @@ def _url_sql(sku_column: str) -> str:
 
 
 def _insert_tasks(day: dt.date, first: int, last: int) -> list[tuple[str, str, int]]:
-    """One INSERT … SELECT for the subscriptions with ids in ``[first, last]``, skipping what
-    exists (idempotent).
+    """One INSERT … SELECT of the tasks of the subscriptions with ids in ``[first, last]``.
 
-    The database builds the rows itself: no row crosses into Python, which keeps a night of
-    10⁶ tasks a matter of seconds. The unique constraints make a second run insert nothing.
+    The database builds the rows, so a night of 10⁶ tasks never crosses into Python; the
+    unique constraints and ON CONFLICT make a second run insert nothing.
     """
     try:
         new_uuid = _UUID_SQL[connection.vendor]
@@ -103,6 +102,26 @@ def _insert_tasks(day: dt.date, first: int, last: int) -> list[tuple[str, str, i
     return rows
 
 
+# Attempts at one chunk while the catalogue rows it reads keep being deleted under it.
+CHUNK_ATTEMPTS = 3
+
+
+def _insert_chunk(day: dt.date, first: int, last: int) -> list[tuple[str, str, int]]:
+    """Insert and commit one chunk of the night.
+
+    The foreign keys are checked at commit: a subscription or competitor deleted after the
+    INSERT read it fails the chunk, and the next attempt no longer sees the row.
+    """
+    for _ in range(CHUNK_ATTEMPTS - 1):
+        try:
+            with transaction.atomic():
+                return _insert_tasks(day, first, last)
+        except IntegrityError:
+            log.warning("catalogue rows deleted during generation; inserting the chunk again")
+    with transaction.atomic():
+        return _insert_tasks(day, first, last)
+
+
 def expire_leftovers(before: dt.date) -> list[str]:
     """Mark tasks of earlier nights that never started as ``expired``; returns their ids."""
     leftovers = Task.objects.filter(status=TaskStatus.PENDING, scheduled_date__lt=before)
@@ -119,41 +138,17 @@ def _queues_lost_tasks() -> bool:
     return sum(queues.lengths().values()) < pending
 
 
-# Generation and the deletion of subscriptions and competitors exclude each other: watcher_task
-# has no foreign-key constraints on them (see Task), so a row deleted while a night is being
-# generated must not leave tasks behind. A PostgreSQL advisory lock, held to the end of the
-# transaction; SQLite runs one writing transaction at a time anyway.
-CATALOGUE_LOCK = 0x5741_5443  # "WATC"
-
-
-def lock_catalogue(*, shared: bool) -> None:
-    """Take the catalogue lock until the current transaction ends (``shared``: deleting)."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("lock_catalogue() needs a transaction")
-    if connection.vendor == "postgresql":
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [CATALOGUE_LOCK])
-
-
-def catalogue_row_deleting(sender: type, instance: Subscription | Competitor, **kwargs) -> None:
-    """``pre_delete`` of a subscription or competitor: wait for a running generation, then
-    delete the tasks it may have added after Django collected this row's tasks."""
-    lock_catalogue(shared=True)
-    field = "subscription" if sender is Subscription else "competitor"
-    Task.objects.filter(**{field: instance.pk}).delete()
-
-
-# One generation at a time (the beat's and an operator's "generate now" may overlap): the later
-# run waits, then finds the night done. Run side by side, the run that finished first would see
-# the other's ids not yet pushed and rebuild every queue for nothing. A session-level advisory
-# lock, so a crashed run's lock goes with its connection; SQLite runs one writer at a time.
+# One generation at a time (the beat's and "generate now" may overlap): side by side, the first
+# to finish would miss the other's ids not yet pushed and rebuild every queue for nothing. A
+# session-level lock, so a crashed run's lock goes with its connection.
 GENERATION_LOCK = 0x5741_5447  # "WATG"
 
 
 @contextmanager
 def one_generation_at_a_time(*, wait: bool = True) -> Iterator[None]:
-    """Hold the generation lock; ``wait=False``: ``Conflict`` if another run holds it."""
+    """Hold the generation lock; ``wait=False``: ``Conflict`` if another run holds it.
+
+    SQLite needs none: it runs one writer at a time."""
     if connection.vendor != "postgresql":
         yield
         return
@@ -209,18 +204,14 @@ def generate_tasks(day: dt.date | None = None, *, wait: bool = True) -> Generati
 
 def _generate(day: dt.date) -> GenerationResult:
     result = GenerationResult(day=day)
-    with transaction.atomic():
-        lock_catalogue(shared=False)
-        expired = expire_leftovers(day)
+    expired = expire_leftovers(day)
     result.expired = len(expired)
     queues.remove(expired)
     counts: Counter[str] = Counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="queue-push") as pusher:
         pushed = []
         for first, last in _id_ranges(CHUNK_SUBSCRIPTIONS):
-            with transaction.atomic():
-                lock_catalogue(shared=False)
-                created = _insert_tasks(day, first, last)
+            created = _insert_chunk(day, first, last)
             counts.update(mp for _pk, mp, _prio in created)
             pushed.append(pusher.submit(queues.push, created))
         for future in pushed:
