@@ -273,7 +273,7 @@ class Probes:
 
     async def _stay(self) -> None:
         # The layer forgets a group member after group_expiry unless it re-joins, as the
-        # server's sockets do (SocketKeeper).
+        # server's sockets do (watcher.services.sockets).
         while True:
             await asyncio.sleep(30)
             try:

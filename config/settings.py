@@ -168,15 +168,15 @@ CACHES = {
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "config.channel_layer.RedisChannelLayer",
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             "hosts": [REDIS_URL],
             "prefix": "watcher:asgi",
             "capacity": env.int("WATCHER_CHANNEL_CAPACITY", default=1000),
             "expiry": 60,
-            # Every server process re-joins its sockets' groups every 30 s (SocketKeeper), so a
-            # member not renewed for 5 minutes belongs to a process that died: it is dropped
-            # then, not after the library's default of a day (each group send would push to it).
+            # Server processes re-join their sockets' groups every 30 s
+            # (watcher.services.sockets), so a member not renewed for 5 minutes belongs to a dead
+            # process: dropped then, not after a day (every group send would push to it).
             "group_expiry": 300,
         },
     }

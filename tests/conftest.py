@@ -42,8 +42,6 @@ def own_channel_layer() -> Iterator[None]:
     for layer in channel_layers.backends.values():
         if getattr(layer, "receive_count", 0):
             warnings.warn(f"a receive is still pending on {layer}", stacklevel=1)
-        for client, _ in getattr(layer, "_blocking", {}).values():
-            client.close()
     channel_layers.backends.clear()
 
 

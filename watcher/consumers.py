@@ -1,26 +1,22 @@
 """WebSockets: the agent's command socket and the staff's live agent pages (thin).
 
 Consumers authenticate, join groups and have one small handler per event type; the logic is
-in ``watcher.services.commands``. Payload types are in ``watcher.services.events``.
+in ``watcher.services.connections`` and ``commands``, payload types in ``events``, and
+``watcher.services.sockets`` keeps each process's sockets registered and in their groups.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import weakref
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 
 from watcher.models import Agent
-from watcher.services import commands
+from watcher.services import commands, connections
 from watcher.services.errors import ServiceError, Unauthorized
 from watcher.services.events import (
     LIVE_AGENTS_GROUP,
@@ -30,6 +26,7 @@ from watcher.services.events import (
     ReplacedMessage,
     agent_group,
 )
+from watcher.services.sockets import socket_keeper
 
 log = logging.getLogger(__name__)
 
@@ -51,130 +48,14 @@ def socket_credentials(scope: dict[str, Any]) -> tuple[str | None, str | None]:
     return agent_id, key
 
 
-class SocketKeeper:
-    """Keeps one event loop's sockets known to the rest of the system.
-
-    Every ``CONNECTION_REFRESH`` seconds one task refreshes the registrations of all the agent
-    sockets (``watcher.services.commands``) and re-joins all the sockets' groups (the channel
-    layer forgets a member after ``group_expiry``, 5 minutes in the settings): a few Redis
-    round trips for the whole process, where a task per socket took two round trips and a
-    thread hand-off each, 11 % of a server's CPU with 1,000 agents connected (py-spy under
-    bench/ws.py).
-
-    A socket whose agent has a newer socket (here or in another process) is closed with 4002,
-    in case the notice of the newer connection was lost. A socket that leaves while a refresh
-    is under way is taken out again (registration and groups) once the refresh is done.
-    """
-
-    interval: float = commands.CONNECTION_REFRESH
-
-    def __init__(self) -> None:
-        self.sockets: dict[str, KeptConsumer] = {}  # channel name → consumer, oldest first
-        self.task: asyncio.Task[None] | None = None
-
-    def add(self, consumer: KeptConsumer) -> None:
-        self.sockets[consumer.channel_name] = consumer
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._run())
-            self.task.add_done_callback(self._forget)
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        # Nothing here keeps a finished task (and through it a closed loop) alive; a newer
-        # task, started while this one's callback waited its turn, stays.
-        if self.task is task:
-            self.task = None
-
-    def discard(self, consumer: KeptConsumer) -> None:
-        self.sockets.pop(consumer.channel_name, None)
-
-    async def _run(self) -> None:
-        while self.sockets:
-            await asyncio.sleep(self.interval)
-            await self.refresh()
-
-    async def refresh(self) -> None:
-        """One pass: registrations first, then the groups; a failure of either is logged."""
-        try:
-            await self._refresh_registrations()
-        except Exception:  # a Redis hiccup must not stop the group re-join or later passes
-            log.exception("refreshing the agent sockets' registrations failed")
-        try:
-            await self._rejoin_groups()
-        except Exception:
-            log.exception("re-joining the sockets' groups failed")
-
-    async def _refresh_registrations(self) -> None:
-        newest: dict[object, KeptConsumer] = {}
-        superseded: list[KeptConsumer] = []
-        for consumer in self.sockets.values():  # oldest first
-            if consumer.agent is None:
-                continue
-            if (older := newest.get(consumer.agent.pk)) is not None:
-                superseded.append(older)
-            newest[consumer.agent.pk] = consumer
-        agents = [(pk, consumer.channel_name) for pk, consumer in newest.items()]
-        if not agents:
-            return
-        lost = await sync_to_async(commands.refresh_connections, thread_sensitive=False)(agents)
-        gone = [(pk, channel) for pk, channel in agents if channel not in self.sockets]
-        for pk, channel in gone:  # it closed meanwhile, and the refresh may have re-taken it
-            await sync_to_async(commands.unregister_connection, thread_sensitive=False)(pk, channel)
-        superseded += [self.sockets[ch] for _, ch in lost if ch in self.sockets]
-        for consumer in superseded:
-            if consumer.channel_name not in self.sockets:  # it left meanwhile
-                continue
-            try:
-                await consumer.agent_replaced({"type": "agent.replaced"})
-            except Exception:
-                log.exception("closing a superseded agent socket failed")
-
-    async def _rejoin_groups(self) -> None:
-        memberships = [(g, c.channel_name) for c in self.sockets.values() for g in c.kept_groups()]
-        if not memberships:
-            return
-        layer = get_channel_layer()
-        await layer.group_add_many(memberships)
-        for group, channel in memberships:  # it closed meanwhile: its discard came too early
-            if channel not in self.sockets:
-                await layer.group_discard(group, channel)
-
-
-_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SocketKeeper] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def socket_keeper() -> SocketKeeper:
-    """The keeper of the running event loop's sockets (one per server process)."""
-    loop = asyncio.get_running_loop()
-    keeper = _keepers.get(loop)
-    if keeper is None:
-        keeper = _keepers[loop] = SocketKeeper()
-    return keeper
-
-
 class KeptConsumer(AsyncWebsocketConsumer):
-    """A socket whose groups (and agent registration) the process's ``SocketKeeper`` keeps."""
+    """A socket whose groups (and agent registration) the process's socket keeper renews."""
 
     agent: Agent | None = None
     replaced = False
 
     def kept_groups(self) -> tuple[str, ...]:
         return ()
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Channels' dispatch without its database clean-up hop before every handler.
-
-        Channels (4.2+) first runs ``close_old_connections`` on the thread-sensitive thread for
-        every message: every command, ACK and live event of every socket waits for a thread
-        hand-off, 0.6 ms of a command's round trip here (bench/ws.py, traced). These consumers
-        reach the database only through ``database_sync_to_async``, which already closes stale
-        connections on that thread around each call.
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def agent_replaced(self, event: ReplacedMessage) -> None:
         """A newer socket took this agent's place: close with 4002 (once, however told)."""
@@ -193,7 +74,9 @@ class AgentConsumer(KeptConsumer):
     async def connect(self) -> None:
         agent_id, key = socket_credentials(self.scope)
         try:
-            self.agent = await database_sync_to_async(commands.authenticate_socket)(agent_id, key)
+            self.agent = await database_sync_to_async(connections.authenticate_socket)(
+                agent_id, key
+            )
         except ServiceError as exc:
             code = CLOSE_INVALID_KEY if isinstance(exc, Unauthorized) else CLOSE_FORBIDDEN
             # Accept first so that the client sees the close code (a refused handshake is 403).
@@ -203,7 +86,7 @@ class AgentConsumer(KeptConsumer):
             return
         await self.channel_layer.group_add(agent_group(self.agent.pk), self.channel_name)
         await self.accept()
-        await database_sync_to_async(commands.connect_agent)(self.agent, self.channel_name)
+        await database_sync_to_async(connections.connect_agent)(self.agent, self.channel_name)
         socket_keeper().add(self)
 
     async def disconnect(self, code: int) -> None:
@@ -211,7 +94,7 @@ class AgentConsumer(KeptConsumer):
         if self.agent is None:
             return
         await self.channel_layer.group_discard(agent_group(self.agent.pk), self.channel_name)
-        await database_sync_to_async(commands.disconnect_agent)(self.agent, self.channel_name)
+        await database_sync_to_async(connections.disconnect_agent)(self.agent, self.channel_name)
 
     def kept_groups(self) -> tuple[str, ...]:
         return (agent_group(self.agent.pk),) if self.agent is not None else ()

@@ -1,4 +1,4 @@
-"""Live status pages for staff (thin: the data comes from ``watcher.services.stats``)."""
+"""Live status pages for staff (thin: rows from ``watcher.services.events``, history from stats)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from config.roles import has_role
 from watcher.models import Agent, AgentStatus, CommandAction, CommandStatus
+from watcher.services import events, stats
 from watcher.services import metrics as metrics_service
-from watcher.services import stats
 from watcher.services.events import AgentRow
 
 View = Callable[..., HttpResponse]
@@ -71,7 +71,7 @@ def _with_label(row: AgentRow) -> dict[str, Any]:
 
 @staff_required
 def live_agents(request: HttpRequest) -> HttpResponse:
-    rows = stats.live_agent_rows(Agent.objects.select_related("current_task").order_by("name"))
+    rows = events.live_agent_rows(Agent.objects.select_related("current_task").order_by("name"))
     context = {"agents": [_with_label(row) for row in rows], "labels": _labels()}
     return render(request, "watcher/live/agents.html", context)
 
@@ -80,7 +80,7 @@ def live_agents(request: HttpRequest) -> HttpResponse:
 def live_agent_detail(request: HttpRequest, agent_id: str) -> HttpResponse:
     agent = get_object_or_404(Agent.objects.select_related("current_task"), pk=agent_id)
     context = {
-        "agent": _with_label(stats.live_agent_row(agent)),
+        "agent": _with_label(events.live_agent_row(agent)),
         "history": stats.command_history(agent),
         "labels": _labels(),
         "actions": [

@@ -23,7 +23,7 @@ from django.test import Client
 
 from tests.e2e.servers import BROWSER_ARGS, CHROMIUM, Server, asgi_servers
 from watcher.models import AgentCommand, CommandStatus
-from watcher.services import commands
+from watcher.services import connections
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "pw-Staff-Secret-1"
@@ -157,7 +157,7 @@ def test_an_admin_sends_a_command_and_sees_the_ack_live(
     fake = FakeAgent(server, handle.id, handle.key)
     fake.start()
     deadline = time.monotonic() + 10
-    while not commands.connected_channel(handle.id) and time.monotonic() < deadline:
+    while not connections.connected_channel(handle.id) and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
         with open_browser(chromium) as browser:
@@ -203,6 +203,7 @@ def test_an_admin_sends_a_command_and_sees_the_ack_live(
 def late_sent_then_marker(agent_id: str, command_id: str) -> None:
     """Live events as the server sends them, from a thread of their own (sync sends refuse a
     thread with a running event loop, and Playwright's sync API keeps one in this thread)."""
+    from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
     from watcher.services.events import LIVE_AGENTS_GROUP
@@ -227,7 +228,7 @@ def late_sent_then_marker(agent_id: str, command_id: str) -> None:
         layer = get_channel_layer()
         for pk in (command_id, "00000000-0000-4000-8000-000000000001"):
             event = {"type": "live.command", "event": "sent", "command": row(pk, "sent")}
-            layer.group_send_blocking(LIVE_AGENTS_GROUP, event)
+            async_to_sync(layer.group_send)(LIVE_AGENTS_GROUP, event)
 
     thread = threading.Thread(target=send)
     thread.start()

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from watcher.models import Agent, AgentCommand, AgentStatus, CommandStatus
 from watcher.schedules import ensure_schedules
-from watcher.services import agents, commands, events
+from watcher.services import agents, commands, connections, events
 from watcher.services.errors import NotFound, Unavailable
 from watcher.services.redis import AGENT_COMMANDS_KEY, AGENT_CONNECTION_KEY, get_redis
 from watcher.services.stats import command_history
@@ -51,7 +51,7 @@ class Listener:
 def connect(handle: Any) -> Listener:
     """Pretend the agent's socket is open: register a channel and join its group."""
     listener = Listener(events.agent_group(handle.id))
-    commands.register_connection(handle.id, listener.channel)
+    connections.register_connection(handle.id, listener.channel)
     return listener
 
 
@@ -142,7 +142,7 @@ def test_a_broadcast_reaches_every_connected_agent(make_agent, admin_client) -> 
     one, two, silent = make_agent("one"), make_agent("two"), make_agent("silent")
     disabled = make_agent("disabled", is_enabled=False)
     sockets = [connect(one), connect(two)]
-    commands.register_connection(disabled.id, "specific.stale!x")
+    connections.register_connection(disabled.id, "specific.stale!x")
     response = admin_client.post(f"{API}/agents/command", {"command": "pause"}, format="json")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "command": "pause", "sent_to": 2}
@@ -167,37 +167,37 @@ def test_refreshing_many_sockets_at_once() -> None:
     """A server process refreshes all its sockets in batches: kept, re-taken, or lost."""
     sockets = [(str(uuid.uuid4()), f"chan-{i}") for i in range(1203)]  # three batches
     for agent_id, channel in sockets:
-        commands.register_connection(agent_id, channel)
+        connections.register_connection(agent_id, channel)
     keys = [AGENT_CONNECTION_KEY.format(id=agent_id) for agent_id, _ in sockets]
     try:
         for key in keys:
             get_redis().expire(key, 5)
         get_redis().delete(keys[7], keys[1000])  # Redis lost these two
-        commands.register_connection(sockets[600][0], "newer")  # a newer socket took this agent
-        assert commands.refresh_connections(sockets) == [sockets[600]]
-        assert commands.connected_channel(sockets[7][0]) == "chan-7"
-        assert commands.connected_channel(sockets[1000][0]) == "chan-1000"
-        assert commands.connected_channel(sockets[600][0]) == "newer"
+        connections.register_connection(sockets[600][0], "newer")  # a newer socket took this agent
+        assert connections.refresh_connections(sockets) == [sockets[600]]
+        assert connections.connected_channel(sockets[7][0]) == "chan-7"
+        assert connections.connected_channel(sockets[1000][0]) == "chan-1000"
+        assert connections.connected_channel(sockets[600][0]) == "newer"
         ttls = {get_redis().ttl(key) for i, key in enumerate(keys) if i != 600}
-        assert min(ttls) > 5 and max(ttls) <= commands.CONNECTION_TTL
+        assert min(ttls) > 5 and max(ttls) <= connections.CONNECTION_TTL
     finally:
         get_redis().delete(*keys)
 
 
 def test_the_connection_registry_is_compare_and_set(agent) -> None:
     key = AGENT_CONNECTION_KEY.format(id=agent.id)
-    assert commands.register_connection(agent.id, "chan-a") is None
-    assert 0 < get_redis().ttl(key) <= commands.CONNECTION_TTL
-    assert commands.register_connection(agent.id, "chan-b") == "chan-a"
-    assert commands.refresh_connections([(agent.id, "chan-a")]) == [(agent.id, "chan-a")]
-    assert not commands.unregister_connection(agent.id, "chan-a")
-    assert commands.connected_channel(agent.id) == "chan-b"
+    assert connections.register_connection(agent.id, "chan-a") is None
+    assert 0 < get_redis().ttl(key) <= connections.CONNECTION_TTL
+    assert connections.register_connection(agent.id, "chan-b") == "chan-a"
+    assert connections.refresh_connections([(agent.id, "chan-a")]) == [(agent.id, "chan-a")]
+    assert not connections.unregister_connection(agent.id, "chan-a")
+    assert connections.connected_channel(agent.id) == "chan-b"
     get_redis().delete(key)  # Redis lost it: the live socket takes it back on its next refresh
-    assert commands.refresh_connections([(agent.id, "chan-b")]) == []
-    assert commands.connected_channel(agent.id) == "chan-b"
-    assert commands.connected_agent_ids() == [agent.id]
-    assert commands.unregister_connection(agent.id, "chan-b")
-    assert commands.connected_agent_ids() == []
+    assert connections.refresh_connections([(agent.id, "chan-b")]) == []
+    assert connections.connected_channel(agent.id) == "chan-b"
+    assert connections.connected_agent_ids() == [agent.id]
+    assert connections.unregister_connection(agent.id, "chan-b")
+    assert connections.connected_agent_ids() == []
     with pytest.raises(Unavailable):
         commands.send_command(agent.agent, "stop", {})
 
@@ -228,7 +228,7 @@ def test_unacked_commands_are_resent_with_the_same_id_then_time_out(agent) -> No
     row = AgentCommand.objects.get(pk=command.pk)
     assert row.attempts == 2 and row.sent_at == later
     # An agent without a socket is not re-sent to, but still times out.
-    commands.unregister_connection(agent.id, socket.channel)
+    connections.unregister_connection(agent.id, socket.channel)
     even_later = later + dt.timedelta(seconds=commands.resend_after() + 1)
     assert commands.resend_unacked(even_later) == {"resent": 0, "timed_out": 0}
     expired = now + dt.timedelta(seconds=commands.command_timeout() + 1)
@@ -422,7 +422,7 @@ def test_a_deleted_agent_whose_socket_is_still_registered_is_unknown(agent, admi
     INSERT's foreign key answers for an agent deleted since."""
     connect(agent)
     Agent.objects.filter(pk=agent.agent.pk).delete()
-    assert commands.connected_channel(agent.id)  # the registration outlives the row
+    assert connections.connected_channel(agent.id)  # the registration outlives the row
     response = admin_client.post(
         f"{API}/agents/{agent.id}/command", {"command": "stop"}, format="json"
     )

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from watcher.models import AgentStatus
-from watcher.services import agents, commands
+from watcher.services import agents, commands, connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,7 +71,7 @@ def test_the_overview_lists_agents_with_their_state(agent, make_agent) -> None:
 
 
 def test_the_detail_page_has_commands_for_admins_and_the_history(agent) -> None:
-    commands.register_connection(agent.id, "specific.test!1")
+    connections.register_connection(agent.id, "specific.test!1")
     sent = [commands.send_command(agent.agent, action, {}) for action in ("pause", "stop")]
     commands.record_ack(agent.agent, str(sent[0].pk), "ok")
     html = logged_in(is_staff=True, is_superuser=True).get(f"/live/agents/{agent.id}/")

@@ -18,7 +18,7 @@ from django.test import Client
 from config.asgi import application
 from config.routing import websocket_urlpatterns
 from watcher.models import Agent, AgentCommand, AgentStatus, CommandStatus
-from watcher.services import agents, commands
+from watcher.services import agents, commands, connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://testserver")
@@ -58,7 +58,7 @@ async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
 async def connected_socket(handle: Any) -> WebsocketCommunicator:
     communicator = await open_socket(agent_path(handle))
     # Registration happens right after accept; wait for it before talking about the agent.
-    assert await eventually(lambda: commands.connected_channel(handle.id))
+    assert await eventually(lambda: connections.connected_channel(handle.id))
     return communicator
 
 
@@ -67,17 +67,17 @@ async def connected_socket(handle: Any) -> WebsocketCommunicator:
 
 async def test_it_accepts_an_agent_by_query_params_and_registers_it(agent) -> None:
     communicator = await connected_socket(agent)
-    channel = await database_sync_to_async(commands.connected_channel)(agent.id)
+    channel = await database_sync_to_async(connections.connected_channel)(agent.id)
     assert channel and channel.startswith("specific.")
     await communicator.disconnect()
-    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+    assert await database_sync_to_async(connections.connected_channel)(agent.id) is None
 
 
 async def test_it_accepts_the_authorization_header(agent) -> None:
     communicator = await open_socket(
         "/ws/watcher", headers=[(b"authorization", f"Bearer {agent.key}".encode())]
     )
-    assert await eventually(lambda: commands.connected_channel(agent.id))
+    assert await eventually(lambda: connections.connected_channel(agent.id))
     await communicator.disconnect()
 
 
@@ -86,7 +86,7 @@ async def test_a_wrong_key_is_closed_with_4001(agent) -> None:
     notice = await communicator.receive_json_from(timeout=5)
     assert notice == {"type": "error", "code": 4001, "detail": "Invalid API key"}
     await expect_close(communicator, 4001)
-    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+    assert await database_sync_to_async(connections.connected_channel)(agent.id) is None
 
 
 async def test_a_missing_key_or_another_agents_id_is_closed_with_4001(agent, make_agent) -> None:
@@ -94,7 +94,7 @@ async def test_a_missing_key_or_another_agents_id_is_closed_with_4001(agent, mak
     for path in ("/ws/watcher", f"/ws/watcher?agent_id={other.id}&api_key={agent.key}"):
         communicator = await open_socket(path)
         await expect_close(communicator, 4001)
-    assert await database_sync_to_async(commands.connected_channel)(other.id) is None
+    assert await database_sync_to_async(connections.connected_channel)(other.id) is None
 
 
 async def test_agent_sockets_take_no_session_cookie(agent) -> None:
@@ -115,7 +115,7 @@ async def test_agent_sockets_take_no_session_cookie(agent) -> None:
     headers = await database_sync_to_async(session_headers)(staff)
     communicator = await open_socket(f"/ws/watcher?agent_id={agent.id}", headers=headers)
     await expect_close(communicator, 4001)
-    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+    assert await database_sync_to_async(connections.connected_channel)(agent.id) is None
 
 
 async def test_a_disabled_agent_is_closed_with_4003(agent) -> None:
@@ -128,11 +128,11 @@ async def test_a_disabled_agent_is_closed_with_4003(agent) -> None:
 
 async def test_a_second_connection_closes_the_first_with_4002(agent) -> None:
     first = await connected_socket(agent)
-    first_channel = await database_sync_to_async(commands.connected_channel)(agent.id)
+    first_channel = await database_sync_to_async(connections.connected_channel)(agent.id)
     second = await open_socket(agent_path(agent))
     await expect_close(first, 4002)
     await first.disconnect()  # the old socket going away must not unregister the new one
-    second_channel = await database_sync_to_async(commands.connected_channel)(agent.id)
+    second_channel = await database_sync_to_async(connections.connected_channel)(agent.id)
     assert second_channel and second_channel != first_channel
     # Commands now reach the new socket only.
     command = await database_sync_to_async(commands.send_command)(agent.agent, "pause", {})
@@ -167,28 +167,6 @@ async def test_a_command_reaches_the_socket_and_the_ack_is_stored(agent) -> None
     row = await eventually(acked)
     assert row is not None
     assert row.ack_status == "done" and row.acked_at is not None
-    await communicator.disconnect()
-
-
-async def test_messages_reach_their_handlers_without_a_thread_hand_off(agent, monkeypatch):
-    """Channels would hop to the thread-sensitive thread before each handler; ours do not (their
-    database calls clean up on that thread themselves)."""
-    import channels.consumer
-
-    hops: list[str] = []
-
-    async def counted() -> None:
-        hops.append("close_old_connections")
-
-    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
-    communicator = await connected_socket(agent)
-    command = await database_sync_to_async(commands.send_command)(agent.agent, "stop", {})
-    assert (await communicator.receive_json_from(timeout=5))["command_id"] == str(command.pk)
-    await communicator.send_json_to({"type": "ack", "command_id": str(command.pk)})
-    assert await eventually(
-        lambda: AgentCommand.objects.filter(pk=command.pk, status=CommandStatus.ACKED).exists()
-    )
-    assert hops == []
     await communicator.disconnect()
 
 
@@ -348,25 +326,25 @@ async def test_the_process_keeps_its_sockets_registered_and_in_their_groups(
     from channels.layers import get_channel_layer
     from django.conf import settings
 
-    from watcher.consumers import SocketKeeper, socket_keeper
     from watcher.services.events import agent_group
     from watcher.services.redis import AGENT_CONNECTION_KEY, get_redis
+    from watcher.services.sockets import SocketKeeper, socket_keeper
 
     monkeypatch.setattr(SocketKeeper, "interval", 0.2)
     other = await database_sync_to_async(make_agent)()
     kept, replaced = await connected_socket(agent), await connected_socket(other)
-    kept_channel = await database_sync_to_async(commands.connected_channel)(agent.id)
+    kept_channel = await database_sync_to_async(connections.connected_channel)(agent.id)
     prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
     group_key = f"{prefix}:group:{agent_group(agent.id)}"
     redis = get_redis()
     await database_sync_to_async(redis.delete)(AGENT_CONNECTION_KEY.format(id=agent.id), group_key)
     # A newer socket of the other agent registered, and its "replaced" message never came.
-    await database_sync_to_async(commands.register_connection)(other.id, "specific.elsewhere!x")
+    await database_sync_to_async(connections.register_connection)(other.id, "specific.elsewhere!x")
 
-    assert await eventually(lambda: commands.connected_channel(agent.id) == kept_channel)
+    assert await eventually(lambda: connections.connected_channel(agent.id) == kept_channel)
     assert await eventually(lambda: redis.zscore(group_key, kept_channel) is not None)
     await expect_close(replaced, 4002)
-    assert await database_sync_to_async(commands.connected_channel)(other.id) == (
+    assert await database_sync_to_async(connections.connected_channel)(other.id) == (
         "specific.elsewhere!x"
     )
     # the group works again: a command reaches the kept socket
@@ -394,57 +372,57 @@ async def test_a_socket_closing_during_a_refresh_is_not_brought_back(
     import threading
 
     from channels.layers import get_channel_layer
+    from channels_redis.core import RedisChannelLayer
     from django.conf import settings
 
-    from config.channel_layer import RedisChannelLayer
-    from watcher.consumers import SocketKeeper, socket_keeper
     from watcher.services.events import agent_group
     from watcher.services.redis import get_redis
+    from watcher.services.sockets import SocketKeeper, socket_keeper
 
     monkeypatch.setattr(SocketKeeper, "interval", 3600)  # only the pass this test runs
+    communicator = await connected_socket(agent)
+    channel = await database_sync_to_async(connections.connected_channel)(agent.id)
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    group_key = f"{prefix}:group:{agent_group(agent.id)}"
+    assert isinstance(get_channel_layer(), RedisChannelLayer)
     entered, release = threading.Event(), threading.Event()
     if during == "registrations":  # runs in a thread
-        real_refresh = commands.refresh_connections
+        real_refresh = connections.refresh_connections
 
         def slow_refresh(sockets):
             entered.set()
             release.wait(10)
             return real_refresh(sockets)
 
-        monkeypatch.setattr(commands, "refresh_connections", slow_refresh)
+        monkeypatch.setattr(connections, "refresh_connections", slow_refresh)
     else:  # runs on the event loop
-        real_add_many = RedisChannelLayer.group_add_many
+        real_add = RedisChannelLayer.group_add
 
-        async def slow_add_many(layer, memberships):
+        async def slow_add(layer, group, channel):
             entered.set()
             while not release.is_set():
                 await asyncio.sleep(0.01)
-            await real_add_many(layer, memberships)
+            await real_add(layer, group, channel)
 
-        monkeypatch.setattr(RedisChannelLayer, "group_add_many", slow_add_many)
-    communicator = await connected_socket(agent)
-    channel = await database_sync_to_async(commands.connected_channel)(agent.id)
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    group_key = f"{prefix}:group:{agent_group(agent.id)}"
-    assert isinstance(get_channel_layer(), RedisChannelLayer)
+        monkeypatch.setattr(RedisChannelLayer, "group_add", slow_add)
 
     refresh = asyncio.create_task(socket_keeper().refresh())
     assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
     await communicator.disconnect()  # unregisters and leaves the group, mid-refresh
-    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+    assert await database_sync_to_async(connections.connected_channel)(agent.id) is None
     assert await database_sync_to_async(get_redis().zscore)(group_key, channel) is None
     release.set()  # the refresh now writes what it saw before the socket left…
     await refresh
     # …and the keeper takes it back.
-    assert await database_sync_to_async(commands.connected_channel)(agent.id) is None
+    assert await database_sync_to_async(connections.connected_channel)(agent.id) is None
     assert await database_sync_to_async(get_redis().zscore)(group_key, channel) is None
 
 
 async def test_the_keeper_starts_again_after_every_socket_left(agent, monkeypatch) -> None:
     """When the last socket of a process leaves, its refresh task ends; the next socket to
     connect gets a new one (or its registration would lapse after CONNECTION_TTL)."""
-    from watcher.consumers import SocketKeeper, socket_keeper
     from watcher.services.redis import AGENT_CONNECTION_KEY, get_redis
+    from watcher.services.sockets import SocketKeeper, socket_keeper
 
     monkeypatch.setattr(SocketKeeper, "interval", 0.05)
     first = await connected_socket(agent)
@@ -458,5 +436,5 @@ async def test_the_keeper_starts_again_after_every_socket_left(agent, monkeypatc
     second = await connected_socket(agent)
     assert keeper.task is not None and not keeper.task.done()
     await database_sync_to_async(get_redis().delete)(AGENT_CONNECTION_KEY.format(id=agent.id))
-    assert await eventually(lambda: commands.connected_channel(agent.id))  # refreshed again
+    assert await eventually(lambda: connections.connected_channel(agent.id))  # refreshed again
     await second.disconnect()

@@ -1,11 +1,7 @@
-"""Commands to agents over their WebSocket, ACKs, and who is connected (across processes).
+"""Commands to agents over their WebSocket, their ACKs, and the agents' status messages.
 
-"Connected" lives in Redis, not in a process: ``watcher:agent:{id}:connection`` holds the
-channel name of the agent's current socket with a short TTL that its server process keeps
-refreshing (``watcher.consumers.SocketKeeper``), so every web process and worker knows it, and a
-crashed process's sockets vanish by themselves.
 Commands reach the socket through the channel layer group ``agent_{id}``, whichever process
-holds it.
+holds it; who is connected is ``watcher.services.connections``.
 """
 
 from __future__ import annotations
@@ -14,7 +10,6 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -33,29 +28,14 @@ from watcher.models import (
     AgentStatus,
     CommandStatus,
 )
-from watcher.services import events, sql
-from watcher.services.errors import (
-    Forbidden,
-    NotFound,
-    ServiceError,
-    Unauthorized,
-    Unavailable,
-)
-from watcher.services.redis import (
-    AGENT_COMMANDS_KEY,
-    AGENT_CONNECTION_KEY,
-    AGENT_STATE_KEY,
-    get_redis,
-    script,
-)
+from watcher.services import events
+from watcher.services.connections import connected_agent_ids, connected_channel
+from watcher.services.errors import NotFound, ServiceError, Unavailable
+from watcher.services.redis import AGENT_COMMANDS_KEY, AGENT_STATE_KEY, get_redis
 from watcher.services.stats import COMMAND_HISTORY_SIZE
 
 log = logging.getLogger(__name__)
 
-# Each server process refreshes its sockets' registrations every CONNECTION_REFRESH seconds
-# (watcher.consumers.SocketKeeper); a socket whose process died is forgotten after CONNECTION_TTL.
-CONNECTION_TTL = 90
-CONNECTION_REFRESH = 30
 # An ACK status in this set marks the command failed; anything else means done.
 FAILED_ACK_STATUSES = frozenset({"error", "failed", "fail", "rejected", "unknown_command"})
 
@@ -68,114 +48,7 @@ def resend_after() -> int:
     return int(settings.WATCHER_COMMAND_RESEND_SECONDS)
 
 
-# --- Who is connected --------------------------------------------------------------------------
-
-# Returns the previous holder's channel name (or false) and takes the key.
-_REGISTER = """
-local prev = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return prev
-"""
-# Extends each socket's registration (KEYS[i] held by ARGV[i]), re-taking a key Redis lost;
-# returns the indexes (1-based) of the keys another socket holds now.
-_REFRESH = """
-local ttl = ARGV[#KEYS + 1]
-local lost = {}
-for i = 1, #KEYS do
-    local holder = redis.call('GET', KEYS[i])
-    if holder == ARGV[i] then
-        redis.call('EXPIRE', KEYS[i], ttl)
-    elseif not holder then
-        redis.call('SET', KEYS[i], ARGV[i], 'EX', ttl)
-    else
-        lost[#lost + 1] = i
-    end
-end
-return lost
-"""
-_REFRESH_BATCH = 500
-# Deletes the key only if it is still ours (a newer socket may hold it already).
-_UNREGISTER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-def _connection_key(agent_id: object) -> str:
-    return AGENT_CONNECTION_KEY.format(id=agent_id)
-
-
-def register_connection(agent_id: object, channel: str) -> str | None:
-    """Record ``channel`` as the agent's socket; returns the channel it replaces, if any."""
-    previous = script(_REGISTER)(keys=[_connection_key(agent_id)], args=[channel, CONNECTION_TTL])
-    return previous or None
-
-
-def refresh_connections(sockets: Sequence[tuple[object, str]]) -> list[tuple[object, str]]:
-    """Keep the registrations of ``(agent_id, channel)`` sockets alive, one Redis round trip per
-    500; returns the sockets whose agent another (newer) socket has taken over."""
-    lost: list[tuple[object, str]] = []
-    for start in range(0, len(sockets), _REFRESH_BATCH):
-        batch = sockets[start : start + _REFRESH_BATCH]
-        indexes = script(_REFRESH)(
-            keys=[_connection_key(agent_id) for agent_id, _ in batch],
-            args=[channel for _, channel in batch] + [CONNECTION_TTL],
-        )
-        lost += [batch[int(i) - 1] for i in indexes]
-    return lost
-
-
-def unregister_connection(agent_id: object, channel: str) -> bool:
-    return bool(script(_UNREGISTER)(keys=[_connection_key(agent_id)], args=[channel]))
-
-
-def connected_channel(agent_id: object) -> str | None:
-    return get_redis().get(_connection_key(agent_id))
-
-
-def connected_agent_ids(agent_ids: list[str] | None = None) -> list[str]:
-    """Ids of the agents (all enabled ones by default) that have a live socket."""
-    if agent_ids is None:
-        agent_ids = [
-            str(pk) for pk in Agent.objects.filter(is_enabled=True).values_list("pk", flat=True)
-        ]
-    if not agent_ids:
-        return []
-    holders = get_redis().mget([_connection_key(pk) for pk in agent_ids])
-    return [pk for pk, holder in zip(agent_ids, holders, strict=True) if holder]
-
-
-# --- The agent's socket ------------------------------------------------------------------------
-
-
-def authenticate_socket(agent_id: str | None, api_key: str | None) -> Agent:
-    """The agent a socket speaks for; ``Unauthorized`` (4001) or ``Forbidden`` (4003)."""
-    from watcher.services.agents import authenticate_key
-
-    agent = authenticate_key(api_key) if api_key else None
-    if agent is None or (agent_id and str(agent.pk) != agent_id.strip().lower()):
-        raise Unauthorized("Invalid API key")
-    if not agent.is_enabled:
-        raise Forbidden("Agent disabled")
-    return agent
-
-
-def connect_agent(agent: Agent, channel: str) -> None:
-    """Register the agent's new socket; its previous socket, if any, is told to close (4002)."""
-    previous = register_connection(agent.pk, channel)
-    if previous and previous != channel:
-        events.send_to_channel(previous, {"type": "agent.replaced"})
-        log.info("agent socket replaced", extra={"agent": str(agent.pk)})
-    events.agent_changed(agent, "connected")
-
-
-def disconnect_agent(agent: Agent, channel: str) -> None:
-    if unregister_connection(agent.pk, channel):
-        try:
-            agent.refresh_from_db()
-        except Agent.DoesNotExist:  # deleted while connected
-            return
-        events.agent_changed(agent, "disconnected")
+# --- The agent's messages ---------------------------------------------------------------------
 
 
 def record_status(agent: Agent, status: str) -> bool:
@@ -261,7 +134,7 @@ def send_command(
     for an unknown agent, ``Unavailable`` (503) when it has no socket.
 
     The agent row is not read when its socket is registered: the INSERT's foreign key answers
-    for an agent deleted since (a registration outlives its agent by up to CONNECTION_TTL).
+    for an agent deleted since (a registration outlives its agent by up to ``CONNECTION_TTL``).
     One INSERT, so no transaction (or savepoint) of its own: in autocommit the row is committed
     before the socket is told, as the ACK must find it; inside a caller's transaction the
     socket is told once that commits, and a failed INSERT fails the caller's transaction.
@@ -274,7 +147,7 @@ def send_command(
         raise Unavailable("Agent not connected")
     command = _new_command(pk, action, params, user)
     try:
-        sql.insert(command)
+        command.save(force_insert=True)
     except IntegrityError as exc:  # the agent was deleted while its registration lingered
         raise NotFound("Unknown agent") from exc
     _dispatch([command])
@@ -306,8 +179,9 @@ def broadcast(action: str, params: dict[str, Any] | None, user: Any = None) -> l
 def record_ack(agent: Agent, command_id: str, status: str) -> AgentCommand | None:
     """The agent acknowledged a command; idempotent; late ACKs of timed-out commands count.
 
-    One conditional UPDATE … RETURNING, then the live pages are told (after commit). None when
-    nothing changed: a malformed or unknown id, another agent's command, or a repeated ACK.
+    A conditional UPDATE, then the row is read back for the live pages (told after commit).
+    None when nothing changed: a malformed or unknown id, another agent's command, or a
+    repeated ACK.
     """
     try:
         pk = uuid.UUID(str(command_id))
@@ -318,15 +192,12 @@ def record_ack(agent: Agent, command_id: str, status: str) -> AgentCommand | Non
     new_status = (
         CommandStatus.FAILED if status.lower() in FAILED_ACK_STATUSES else CommandStatus.ACKED
     )
-    command = sql.update_returning(
-        AgentCommand,
-        values={"status": new_status, "ack_status": status, "acked_at": timezone.now()},
-        where={
-            "id": pk,
-            "agent": agent.pk,  # another agent's command id is ignored
-            "status__in": [*OPEN_COMMAND_STATUSES, CommandStatus.TIMED_OUT],
-        },
-    )
+    updated = AgentCommand.objects.filter(
+        pk=pk,
+        agent=agent.pk,  # another agent's command id is ignored
+        status__in=[*OPEN_COMMAND_STATUSES, CommandStatus.TIMED_OUT],
+    ).update(status=new_status, ack_status=status, acked_at=timezone.now())
+    command = AgentCommand.objects.filter(pk=pk).first() if updated else None
     if command is None:
         log.info("ack ignored", extra={"agent": str(agent.pk), "command_id": str(pk)})
         return None

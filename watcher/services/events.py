@@ -1,4 +1,4 @@
-"""Live events: the payload types and the helpers that send them.
+"""Live events: the payload types, how they are built, and the helpers that send them.
 
 Every message that crosses the channel layer is declared here. ``type`` is the Channels
 handler name (``agent.command`` → ``AgentConsumer.agent_command``). Events are sent from sync
@@ -8,15 +8,23 @@ surrounding transaction to commit, so a rolled-back write never announces itself
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, TypedDict
 
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.utils import timezone
 
-if TYPE_CHECKING:
-    from watcher.models import Agent, AgentCommand
+from watcher.models import Agent, AgentCommand, AgentStatus, Task
+from watcher.services.redis import (
+    AGENT_COMPLETED_KEY,
+    AGENT_CONNECTION_KEY,
+    AGENT_FAILED_KEY,
+    AGENT_TIMING_KEY,
+    get_redis,
+)
 
 LIVE_AGENTS_GROUP = "live_agents"
 
@@ -113,35 +121,21 @@ def send_events(events: Sequence[tuple[str, Payload]]) -> None:
     if events:
         batch = list(events)
         # robust: a channel layer hiccup is logged, never turned into an error after commit.
-        transaction.on_commit(lambda: _group_send(batch), robust=True)
+        transaction.on_commit(lambda: async_to_sync(_group_send)(batch), robust=True)
 
 
 def send_to_channel(channel: str, payload: Payload) -> None:
     """Send to one consumer's channel (not a group), after commit."""
-
-    def send() -> None:
-        _refuse_in_event_loop()
-        get_channel_layer().send_blocking(channel, payload)
-
-    transaction.on_commit(send, robust=True)
+    transaction.on_commit(
+        lambda: async_to_sync(get_channel_layer().send)(channel, payload), robust=True
+    )
 
 
-def _group_send(batch: list[tuple[str, Payload]]) -> None:
-    # Sync code sends with the layer's blocking client (config/channel_layer.py): no event loop,
-    # no thread hand-off; one script call per SENDS_PER_CALL sends reads the groups' members and
-    # pushes the payloads (where the layer cannot fan out in Redis, ``fans_out_in_redis``: a
-    # members pipeline, then a push per shard).
-    _refuse_in_event_loop()
-    get_channel_layer().group_send_many_blocking(batch)
-
-
-def _refuse_in_event_loop() -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    # A blocking send would stall every socket of the loop.
-    raise RuntimeError("events are sent from sync code (database_sync_to_async in consumers)")
+async def _group_send(batch: list[tuple[str, Payload]]) -> None:
+    # One event loop per batch (async_to_sync), not one per send.
+    layer = get_channel_layer()
+    for group, payload in batch:
+        await layer.group_send(group, payload)
 
 
 # --- Builders ----------------------------------------------------------------------------------
@@ -157,17 +151,98 @@ def command_message(command: AgentCommand) -> CommandMessage:
 
 
 def agent_event(agent: Agent, event: AgentEventName) -> AgentEvent:
-    from watcher.services.stats import live_agent_row
-
     return {"type": "live.agent", "event": event, "agent": live_agent_row(agent)}
 
 
 def command_event(command: AgentCommand, event: CommandEventName) -> CommandEvent:
-    from watcher.services.stats import command_row
-
     return {"type": "live.command", "event": event, "command": command_row(command)}
 
 
 def agent_changed(agent: Agent, event: AgentEventName) -> None:
     """Tell the live pages an agent's state changed (after commit)."""
     send_event(LIVE_AGENTS_GROUP, agent_event(agent, event))
+
+
+# --- Rows: what the live pages show ------------------------------------------------------------
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def live_agent_rows(agent_list: Iterable[Agent]) -> list[AgentRow]:
+    """What the live pages show of each agent: the row plus Redis counters, in one round trip."""
+    items = list(agent_list)
+    pipe = get_redis().pipeline(transaction=False)
+    day = timezone.localdate().isoformat()
+    for a in items:
+        pipe.get(AGENT_COMPLETED_KEY.format(id=a.pk, day=day))
+        pipe.get(AGENT_FAILED_KEY.format(id=a.pk, day=day))
+        pipe.lrange(AGENT_TIMING_KEY.format(id=a.pk), 0, 99)
+        pipe.exists(AGENT_CONNECTION_KEY.format(id=a.pk))
+    values = pipe.execute()
+    # Task labels: use the cached relation when the caller loaded it, else one query for all.
+    missing = [
+        a.current_task_id
+        for a in items
+        if a.current_task_id and not Agent.current_task.is_cached(a)  # type: ignore[attr-defined]
+    ]
+    labels = {
+        pk: f"{mp} {sku}"
+        for pk, mp, sku in Task.objects.filter(pk__in=missing).values_list(
+            "pk", "marketplace", "sku"
+        )
+    }
+    rows: list[AgentRow] = []
+    for i, a in enumerate(items):
+        completed, failed, timings, connected = values[4 * i : 4 * i + 4]
+        if a.current_task_id and Agent.current_task.is_cached(a):  # type: ignore[attr-defined]
+            task = a.current_task
+            label = f"{task.marketplace} {task.sku}" if task else ""
+        else:
+            label = labels.get(a.current_task_id, "")
+        rows.append(
+            {
+                "id": str(a.pk),
+                "name": a.name,
+                "status": a.status,
+                "is_enabled": a.is_enabled,
+                "connected": bool(connected),
+                "current_ip": a.current_ip,
+                "modem_operator": a.modem_operator,
+                "signal_strength": a.signal_strength,
+                "current_task": str(a.current_task_id) if a.current_task_id else None,
+                "current_task_label": label,
+                "last_heartbeat": _iso(a.last_heartbeat),
+                "tasks_completed_today": int(completed or 0),
+                "tasks_failed_today": int(failed or 0),
+                "avg_task_time_ms": (
+                    round(sum(int(t) for t in timings) / len(timings), 1) if timings else None
+                ),
+                "panic_reason": a.panic_reason if a.status == AgentStatus.PANIC else "",
+                "version": a.version,
+            }
+        )
+    return rows
+
+
+def live_agent_row(agent: Agent) -> AgentRow:
+    (row,) = live_agent_rows([agent])
+    return row
+
+
+def command_row(command: AgentCommand) -> CommandRow:
+    return {
+        "id": str(command.pk),
+        "agent_id": str(command.agent_id),
+        "action": command.action,
+        "params": command.params or {},
+        "status": command.status,
+        "ack_status": command.ack_status,
+        "attempts": command.attempts,
+        "sent_by": command.sent_by_name or None,
+        "created_at": command.created_at.isoformat(),
+        "sent_at": _iso(command.sent_at),
+        "acked_at": _iso(command.acked_at),
+        "timeout_at": _iso(command.timeout_at),
+    }
