@@ -31,7 +31,7 @@ from tests.factories import (
     SubscriptionFactory,
     TaskFactory,
 )
-from watcher.admin import CompetitorResource
+from watcher.resources import CompetitorResource
 from watcher.models import (
     DOMAINS,
     Agent,
