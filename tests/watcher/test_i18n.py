@@ -97,7 +97,7 @@ def test_the_admin_screens_speak_russian(superuser_client: Client) -> None:
     CompetitorFactory(subscription=subscription)
     AgentFactory()
     pending = TaskFactory(subscription=subscription)
-    PriceHistoryFactory(subscription=subscription)
+    PriceHistoryFactory()
     pages = {
         "subscription": ["Маркетплейс", "Артикул", "Конкуренты", "Включить выбранные подписки"],
         "competitor": ["Артикул конкурента", "Наш артикул", "Отключить выбранных конкурентов"],
