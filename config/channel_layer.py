@@ -150,7 +150,7 @@ class _Scripts:
         self.fanout = client.register_script(GROUP_FANOUT_LUA)
 
 
-class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]
+class RedisChannelLayer(BaseRedisChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._blocking: dict[int, tuple[redis.Redis, _Scripts]] = {}
