@@ -1060,7 +1060,7 @@ def summarise(prof: cProfile.Profile, pairs: int) -> None:
     """Own time of the sync thread grouped by where it is spent (by file), per pair."""
     stats = pstats.Stats(prof)
     groups: Counter[str] = Counter()
-    for (filename, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():
         if "{" in filename or filename == "~":
             key = f"builtin {func}"
         else:

@@ -56,7 +56,7 @@ class WSGIBridge:
                     break
             length = body.tell()
             body.seek(0)
-            environ = build_environ(scope, body)  # type: ignore[arg-type]
+            environ = build_environ(scope, body)
             # A chunked request has no Content-Length header; Django reads CONTENT_LENGTH bytes.
             environ["CONTENT_LENGTH"] = str(length)
             environ.pop("HTTP_TRANSFER_ENCODING", None)

@@ -1,20 +1,43 @@
-"""factory-boy factories for every model."""
+"""factory-boy factories for every model of the project's apps (tests/test_factories.py checks).
+
+Defaults describe an ordinary row: an active subscription on Wildberries, a pending task of
+tonight, an OpenAI-compatible upstream with a prompt. Rows that are unique per marketplace or a
+singleton (backend routes, emulation settings) are fetched when they already exist.
+"""
 
 from __future__ import annotations
 
 import factory
 from django.utils import timezone
 
+from parser.models import (
+    AttemptStatus,
+    Backend,
+    BackendRoute,
+    JobStatus,
+    LLMUpstream,
+    ParseAttempt,
+    ParseJob,
+    Prompt,
+    UpstreamKind,
+)
 from parser.types import Marketplace
 from watcher.models import (
     Agent,
+    AgentCommand,
+    CommandAction,
     Competitor,
+    EmulationConfig,
     PriceHistory,
     Subscription,
     Task,
+    TaskOutcome,
+    TaskReport,
     TaskStatus,
     product_url,
 )
+
+# --- watcher ----------------------------------------------------------------------------------
 
 
 class SubscriptionFactory(factory.django.DjangoModelFactory):
@@ -39,6 +62,8 @@ class CompetitorFactory(factory.django.DjangoModelFactory):
 
 
 class AgentFactory(factory.django.DjangoModelFactory):
+    """An agent whose key nobody knows; use ``services.agents.create_agent`` to get one."""
+
     class Meta:
         model = Agent
 
@@ -64,13 +89,125 @@ class TaskFactory(factory.django.DjangoModelFactory):
     scheduled_date = factory.LazyFunction(timezone.localdate)
 
 
+class TaskReportFactory(factory.django.DjangoModelFactory):
+    """A successful report of a page; ``attempt`` counts up so reports of one task stay unique."""
+
+    class Meta:
+        model = TaskReport
+
+    task = factory.SubFactory(TaskFactory)
+    agent = factory.SubFactory(AgentFactory)
+    attempt = factory.Sequence(lambda n: n + 1)
+    success = True
+    raw_text = "Nordic Home lamp 1 299 ₽ in stock"
+    timing_ms = 1200
+    ip = "10.0.0.7"
+    outcome = TaskOutcome.OK
+
+
 class PriceHistoryFactory(factory.django.DjangoModelFactory):
+    """An observation read by an agent, with the completed task it came from."""
+
     class Meta:
         model = PriceHistory
 
     subscription = factory.SubFactory(SubscriptionFactory)
-    sku = factory.LazyAttribute(lambda o: o.subscription.sku)
+    competitor = None
+    agent = factory.SubFactory(AgentFactory)
+    task = factory.SubFactory(
+        TaskFactory,
+        subscription=factory.SelfAttribute("..subscription"),
+        competitor=factory.SelfAttribute("..competitor"),
+        agent=factory.SelfAttribute("..agent"),
+        status=TaskStatus.COMPLETED,
+        outcome=TaskOutcome.OK,
+    )
+    sku = factory.LazyAttribute(
+        lambda o: o.competitor.competitor_sku if o.competitor else o.subscription.sku
+    )
     marketplace = factory.LazyAttribute(lambda o: o.subscription.marketplace)
     brand = factory.LazyAttribute(lambda o: o.subscription.brand)
     current_price = 1000
     in_stock = True
+
+
+class EmulationConfigFactory(factory.django.DjangoModelFactory):
+    """The singleton: an existing row is returned as it is (the other values are not applied)."""
+
+    class Meta:
+        model = EmulationConfig
+        django_get_or_create = ("id",)
+
+    id = EmulationConfig.SINGLETON_ID
+
+
+class AgentCommandFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AgentCommand
+
+    agent = factory.SubFactory(AgentFactory)
+    action = CommandAction.PAUSE
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+class LLMUpstreamFactory(factory.django.DjangoModelFactory):
+    """An OpenAI-compatible upstream on a closed local port: nothing answers unless a test does."""
+
+    class Meta:
+        model = LLMUpstream
+
+    name = factory.Sequence(lambda n: f"upstream-{n}")
+    kind = UpstreamKind.OPENAI
+    base_url = "http://127.0.0.1:9/v1"
+    model = "test-model"
+
+
+class PromptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Prompt
+
+    name = factory.Sequence(lambda n: f"prompt-{n}")
+    text = "Read the product card and fill in the fields."
+
+
+class BackendRouteFactory(factory.django.DjangoModelFactory):
+    """One route per marketplace: an existing route is returned as it is."""
+
+    class Meta:
+        model = BackendRoute
+        django_get_or_create = ("marketplace",)
+
+    marketplace = Marketplace.WILDBERRIES
+    backend = Backend.RULES
+
+
+class ParseJobFactory(factory.django.DjangoModelFactory):
+    """An LLM parse whose answer was used."""
+
+    class Meta:
+        model = ParseJob
+
+    marketplace = Marketplace.WILDBERRIES
+    sku = factory.Sequence(lambda n: str(100000 + n))
+    backend = Backend.OPENAI
+    prompt = factory.SubFactory(PromptFactory)
+    prompt_version = factory.LazyAttribute(lambda o: o.prompt.version if o.prompt else None)
+    upstream = factory.SubFactory(LLMUpstreamFactory)
+    status = JobStatus.OK
+    finished_at = factory.LazyFunction(timezone.now)
+    duration_ms = 850
+
+
+class ParseAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ParseAttempt
+
+    job = factory.SubFactory(ParseJobFactory)
+    upstream = factory.LazyAttribute(lambda o: o.job.upstream)
+    prompt = factory.LazyAttribute(lambda o: o.job.prompt)
+    attempt_no = 1
+    status = AttemptStatus.OK
+    http_status = 200
+    duration_ms = 850

@@ -31,7 +31,6 @@ from tests.factories import (
     SubscriptionFactory,
     TaskFactory,
 )
-from watcher.admin import CompetitorResource
 from watcher.models import (
     DOMAINS,
     Agent,
@@ -44,6 +43,7 @@ from watcher.models import (
     TaskReport,
     TaskStatus,
 )
+from watcher.resources import CompetitorResource
 from watcher.services import distributor, queues, semaphore
 from watcher.services.agents import authenticate_key, create_agent
 from watcher.services.errors import Conflict

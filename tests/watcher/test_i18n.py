@@ -15,10 +15,20 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
 
+from parser.types import Marketplace
+from tests.factories import (
+    AgentFactory,
+    CompetitorFactory,
+    PriceHistoryFactory,
+    SubscriptionFactory,
+    TaskFactory,
+)
 from watcher.services import agents
 
 PO_FILE = Path(settings.BASE_DIR) / "locale" / "ru" / "LC_MESSAGES" / "django.po"
@@ -78,6 +88,51 @@ def test_the_task_list_is_russian_by_default(superuser_client: Client) -> None:
     html = superuser_client.get("/admin/watcher/task/").content.decode()
     assert "Сформировать задачи на ночь" in html
     assert "Вернуть в очередь" in html  # an action's description
+
+
+@pytest.mark.django_db
+def test_the_admin_screens_speak_russian(superuser_client: Client) -> None:
+    """Columns, actions, action messages and import errors of every screen are translated."""
+    subscription = SubscriptionFactory(marketplace=Marketplace.OZON)
+    CompetitorFactory(subscription=subscription)
+    AgentFactory()
+    pending = TaskFactory(subscription=subscription)
+    PriceHistoryFactory()
+    pages = {
+        "subscription": ["Маркетплейс", "Артикул", "Конкуренты", "Включить выбранные подписки"],
+        "competitor": ["Артикул конкурента", "Наш артикул", "Отключить выбранных конкурентов"],
+        "agent": ["С последней связи", "Перевыпустить API-ключ", "Отключить выбранных агентов"],
+        "task": ["Конкурент", "Статус", "Вернуть в очередь", "Перепарсить сохранённые отчёты"],
+        "pricehistory": ["Маркетплейс", "Конкурент"],
+    }
+    for model, texts in pages.items():
+        html = superuser_client.get(f"/admin/watcher/{model}/").content.decode()
+        for text in texts:
+            assert text in html, (model, text)
+
+    subscriptions = [subscription, SubscriptionFactory()]
+    response = superuser_client.post(
+        "/admin/watcher/subscription/",
+        {"action": "deactivate", ACTION_CHECKBOX_NAME: [str(s.pk) for s in subscriptions]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == ["2 подписки отключены."]
+
+    response = superuser_client.post(
+        "/admin/watcher/task/",
+        {"action": "requeue", ACTION_CHECKBOX_NAME: [str(pending.pk)]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == [
+        "0 задач возвращено в очередь. 1 задача пропущена: её статус этого не допускает."
+    ]
+
+    upload = SimpleUploadedFile("data.csv", b"brand,marketplace,sku\nNordic,aliexpress,1\n")
+    html = superuser_client.post(
+        "/admin/watcher/subscription/import/",
+        {"format": "0", "import_file": upload, "resource": "0"},
+    ).content.decode()
+    assert "Неизвестный маркетплейс «aliexpress»" in html
 
 
 @pytest.mark.django_db(transaction=True)

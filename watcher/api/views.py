@@ -44,7 +44,7 @@ class AgentAPIView(APIView):
     permission_classes = (IsAgent,)
 
     def agent(self, request: Request) -> Agent:
-        return request.auth  # type: ignore[return-value]
+        return request.auth
 
     def agent_ip(self, request: Request) -> str:
         agent = self.agent(request)

@@ -185,7 +185,7 @@ def live_agent_rows(agent_list: Iterable[Agent]) -> list[AgentRow]:
     missing = [
         a.current_task_id
         for a in items
-        if a.current_task_id and not Agent.current_task.is_cached(a)  # type: ignore[attr-defined]
+        if a.current_task_id and not Agent.current_task.is_cached(a)
     ]
     labels = {
         pk: f"{mp} {sku}"
@@ -196,7 +196,7 @@ def live_agent_rows(agent_list: Iterable[Agent]) -> list[AgentRow]:
     rows: list[AgentRow] = []
     for i, a in enumerate(items):
         completed, failed, timings, connected = values[4 * i : 4 * i + 4]
-        if a.current_task_id and Agent.current_task.is_cached(a):  # type: ignore[attr-defined]
+        if a.current_task_id and Agent.current_task.is_cached(a):
             task = a.current_task
             label = f"{task.marketplace} {task.sku}" if task else ""
         else:
