@@ -150,8 +150,28 @@ def settle(
     execution_time_ms: int | None = None,
     count_retry: bool = False,
 ) -> bool:
-    """Record the result of the task's current lease (``settle``), or of an operator's re-parse
-    of a finished task (``reparse``). ``to`` ``pending`` queues it again."""
+    """Record the result of the task's current lease (a report, or its parse in a worker);
+    ``to`` ``pending`` queues it again."""
+    fields = _result_fields(task, to, outcome, error, execution_time_ms, count_retry)
+    return _move(task, "settle", to, **fields)
+
+
+def reparse(
+    task: Task, to: str, *, outcome: str, error: str = "", execution_time_ms: int | None = None
+) -> bool:
+    """Replace a finished task's result with that of an operator's re-parse."""
+    fields = _result_fields(task, to, outcome, error, execution_time_ms, count_retry=False)
+    return _move(task, "reparse", to, **fields)
+
+
+def _result_fields(
+    task: Task,
+    to: str,
+    outcome: str,
+    error: str,
+    execution_time_ms: int | None,
+    count_retry: bool,
+) -> dict[str, Any]:
     fields: dict[str, Any] = {"outcome": outcome, "error": error[:5000], "lease_expires_at": None}
     if count_retry:
         fields["retry_count"] = task.retry_count + 1
@@ -159,8 +179,7 @@ def settle(
         fields["agent"] = None
     else:
         fields.update(completed_at=timezone.now(), execution_time_ms=execution_time_ms)
-    name = "reparse" if task.status in _FINISHED else "settle"
-    return _move(task, name, to, **fields)
+    return fields
 
 
 def hand_back(task: Task, reason: str) -> bool:

@@ -208,7 +208,7 @@ def _reparse_finished(task: Task, report: TaskReport, parsed: ParsedCard | Parse
             ParseErrorCode.NOT_FOUND: TaskOutcome.NOT_FOUND,
             ParseErrorCode.BLOCKED: TaskOutcome.BLOCKED,
         }.get(parsed.code, TaskOutcome.PARSE_FAILED)
-        _settle(task, report, status, outcome, parsed.message)
+        _settle(task, report, status, outcome, parsed.message, reparse=True)
     else:
         record_observation(task, report, parsed, replace=True)
 
@@ -248,17 +248,26 @@ def _settle(
     error: str = "",
     *,
     count_retry: bool = False,
+    reparse: bool = False,
 ) -> None:
+    """Settle the task from ``report`` (``reparse``: replace a finished task's result)."""
+    timing = report.timing_ms
+    if reparse:
+        moved = lifecycle.reparse(
+            task, status, outcome=outcome, error=error, execution_time_ms=timing
+        )
+    else:
+        moved = lifecycle.settle(
+            task,
+            status,
+            outcome=outcome,
+            error=error,
+            execution_time_ms=timing,
+            count_retry=count_retry,
+        )
     # The callers hold the task's row lock and checked its lease, so this cannot lose; if it
     # ever did, the report must not be recorded either.
-    if not lifecycle.settle(
-        task,
-        status,
-        outcome=outcome,
-        error=error,
-        execution_time_ms=report.timing_ms,
-        count_retry=count_retry,
-    ):
+    if not moved:
         raise Conflict(_LEASE_EXPIRED)
     if report.outcome != outcome:
         TaskReport.objects.filter(pk=report.pk).update(outcome=outcome)
@@ -311,6 +320,6 @@ def record_observation(
     else:
         price = PriceHistory.objects.create(task=task, **values)
     outcome = TaskOutcome.OK if card.current_price is not None else TaskOutcome.OUT_OF_STOCK
-    _settle(task, report, TaskStatus.COMPLETED, outcome)
+    _settle(task, report, TaskStatus.COMPLETED, outcome, reparse=replace)
     transaction.on_commit(lambda: check_observation(price.pk))
     return price
