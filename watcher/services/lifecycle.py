@@ -79,7 +79,7 @@ ALLOWED: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     }
 )
 
-_CHUNK = 1_000  # ids per statement: SQLite allows 32,766 parameters, Django assumes 999
+_CHUNK = 1_000  # ids per statement, well within SQLite's 32,766 parameters
 _REDIS_BATCH = 10_000
 
 
@@ -353,7 +353,7 @@ def _chunks(ids: Iterable[uuid.UUID | str]) -> Iterator[list[str]]:
 # --- Redis follows --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # an expiry may move a whole night of them
 class _Moved:
     """What Redis needs to know of a moved task."""
 
