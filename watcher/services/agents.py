@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from alerts.services import notify
 from watcher.models import DOMAINS, Agent, AgentStatus, Task, TaskStatus
-from watcher.services import events, semaphore, sql
+from watcher.services import events, semaphore
 from watcher.services.redis import (
     AGENT_COMPLETED_KEY,
     AGENT_FAILED_KEY,
@@ -70,7 +70,7 @@ def authenticate_key(key: str) -> Agent | None:
     if not key.startswith(KEY_PREFIX) or len(key) < len(KEY_PREFIX) + _PREFIX_LEN:
         return None
     prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + _PREFIX_LEN]
-    agent = sql.get_one(Agent, "api_key_prefix", prefix)
+    agent = Agent.objects.filter(api_key_prefix=prefix).first()
     if agent is None or not hmac.compare_digest(agent.api_key_digest, _digest(key)):
         return None
     return agent

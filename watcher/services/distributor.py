@@ -8,12 +8,11 @@ import secrets
 import uuid
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from parser.types import Marketplace
-from watcher.models import DOMAINS, Agent, Task, TaskOutcome, TaskStatus
-from watcher.services import metrics, queues, semaphore, sql
+from watcher.models import DOMAINS, Agent, Task, TaskStatus
+from watcher.services import lifecycle, metrics, queues, semaphore
 from watcher.services.redis import BLOCKED_KEY, INFLIGHT_KEY, SEMAPHORE_KEY, get_redis, script
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ def claim_next_task(agent: Agent, ip: str) -> Task | None:
                 held = False
                 break
             held = True
-            task = _take(result[1], agent, ip, token, now, deadline)
+            task = lifecycle.claim(result[1], agent, ip, token, now, deadline)
             if task is not None:
                 metrics.count("tasks_distributed")
                 return task
@@ -94,87 +93,17 @@ def claim_next_task(agent: Agent, ip: str) -> Task | None:
     return None
 
 
-def _take(
-    task_id: str, agent: Agent, ip: str, token: str, now: dt.datetime, deadline: dt.datetime
-) -> Task | None:
-    """Claim the row if it is still pending, and return it, in one ``UPDATE … RETURNING``.
-
-    Conditional: of two claims of one id exactly one wins (the other gets None), and an id
-    that is no task (cancelled, or garbage in the queue) gets None too.
-    """
-    try:
-        pk = uuid.UUID(task_id)
-    except ValueError:
-        return None
-    return sql.update_returning(
-        Task,
-        values={
-            "status": TaskStatus.IN_PROGRESS,
-            "agent": agent.pk,
-            "started_at": now,
-            "lease_expires_at": deadline,
-            "claimed_ip": ip,
-            "semaphore_token": token,
-        },
-        where={"id": pk, "status": TaskStatus.PENDING},
-        increment=("lease_version",),
-    )
-
-
-def _hand_back(task: Task, *, count_retry: bool, reason: str, outcome: str) -> bool:
-    """Return an in-progress task to the queue (or fail it past the retry limit).
-
-    Conditional on the lease the caller saw, so a report racing with this is never undone.
-    Runs inside the caller's transaction; Redis is touched after commit.
-    """
-    retries = task.retry_count + (1 if count_retry else 0)
-    exhausted = retries >= settings.WATCHER_TASK_MAX_RETRIES
-    updated = Task.objects.filter(
-        pk=task.pk, status=TaskStatus.IN_PROGRESS, lease_version=task.lease_version
-    ).update(
-        status=TaskStatus.FAILED if exhausted else TaskStatus.PENDING,
-        outcome=outcome if exhausted else "",
-        agent=None,
-        retry_count=retries,
-        error=reason,
-        lease_expires_at=None,
-        completed_at=timezone.now() if exhausted else None,
-    )
-    if not updated:
-        return False
-    ip, domain, token = task.claimed_ip, DOMAINS[task.marketplace], task.semaphore_token
-
-    def after_commit() -> None:
-        if ip:
-            semaphore.release(ip, domain, token)
-        get_redis().zrem(INFLIGHT_KEY, str(task.pk))
-        if not exhausted:
-            queues.push([(str(task.pk), task.marketplace, task.priority)])
-
-    transaction.on_commit(after_commit)
-    return True
-
-
 def requeue_agent_tasks(agent: Agent, reason: str) -> int:
     """Give back every task the agent holds, without counting a retry (not the task's fault)."""
-    count = 0
-    for task in Task.objects.filter(agent=agent, status=TaskStatus.IN_PROGRESS):
-        count += _hand_back(task, count_retry=False, reason=reason, outcome=TaskOutcome.AGENT_ERROR)
-    return count
+    running = Task.objects.filter(agent=agent, status=TaskStatus.IN_PROGRESS)
+    return sum(lifecycle.hand_back(task, reason) for task in running)
 
 
 def reap_expired_leases(now: dt.datetime | None = None) -> dict[str, int]:
     """Put back tasks whose agent went silent, and ids lost between a claim and its update."""
     now = now or timezone.now()
-    reaped = 0
-    for task in Task.objects.filter(status=TaskStatus.IN_PROGRESS, lease_expires_at__lt=now):
-        with transaction.atomic():
-            reaped += _hand_back(
-                task,
-                count_retry=True,
-                reason="lease expired: the agent did not report in time",
-                outcome=TaskOutcome.LEASE_EXPIRED,
-            )
+    lapsed = Task.objects.filter(status=TaskStatus.IN_PROGRESS, lease_expires_at__lt=now)
+    reaped = sum(lifecycle.lapse(task, now) for task in lapsed)
     # In-flight ids past their deadline whose row is still pending: the claiming process died
     # between the Lua claim and the database update.
     client = get_redis()

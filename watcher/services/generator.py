@@ -20,8 +20,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from parser.types import Marketplace
-from watcher.models import PRODUCT_URLS, Competitor, Subscription, Task, TaskOutcome, TaskStatus
-from watcher.services import queues
+from watcher.models import PRODUCT_URLS, Competitor, Subscription, Task, TaskStatus
+from watcher.services import lifecycle, queues
 from watcher.services.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -123,13 +123,10 @@ def _insert_chunk(day: dt.date, first: int, last: int) -> list[tuple[str, str, i
 
 
 def expire_leftovers(before: dt.date) -> list[str]:
-    """Mark tasks of earlier nights that never started as ``expired``; returns their ids."""
-    leftovers = Task.objects.filter(status=TaskStatus.PENDING, scheduled_date__lt=before)
-    ids = [str(pk) for pk in leftovers.values_list("pk", flat=True)]
-    Task.objects.filter(pk__in=ids, status=TaskStatus.PENDING).update(
-        status=TaskStatus.EXPIRED, outcome=TaskOutcome.EXPIRED, completed_at=timezone.now()
-    )
-    return ids
+    """Mark tasks of earlier nights that never started as ``expired``; returns their ids.
+
+    Their ids leave the ready queues after the commit."""
+    return lifecycle.expire(before)
 
 
 def _queues_lost_tasks() -> bool:

@@ -15,7 +15,6 @@ from alerts.services import check_observation
 from parser.services import is_slow_backend, parse_with
 from parser.types import ParsedCard, ParseError, ParseErrorCode
 from watcher.models import (
-    DOMAINS,
     Agent,
     PriceHistory,
     Task,
@@ -23,11 +22,12 @@ from watcher.models import (
     TaskReport,
     TaskStatus,
 )
-from watcher.services import agents, queues, semaphore, sql
+from watcher.services import agents, lifecycle
 from watcher.services.errors import Conflict, Forbidden, NotFound
-from watcher.services.redis import INFLIGHT_KEY, get_redis
 
 log = logging.getLogger(__name__)
+
+_LEASE_EXPIRED = "The lease of this task has expired; the report was not recorded"
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
     Fenced: a report from a lease that has expired (or was never this agent's) changes nothing.
     """
     with transaction.atomic():
-        task = sql.get_one(Task, "id", task_id, lock=True)
+        task = Task.objects.select_for_update().filter(pk=task_id).first()
         if task is None:
             raise NotFound("Unknown task")
         attempt = data.lease_version
@@ -103,25 +103,23 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
                 return _result(task, previous, duplicate=True)
             if task.agent_id is not None and task.agent_id != agent.pk:
                 raise Forbidden("This task is assigned to another agent")
-            raise Conflict("The lease of this task has expired; the report was not recorded")
+            raise Conflict(_LEASE_EXPIRED)
         # Slow (LLM) backends parse in a worker so the agent's request does not wait on them;
         # the rules parse here, before the report is written, so it is written once.
         slow = data.success and is_slow_backend(task.marketplace)
         parsed: ParsedCard | ParseError | None = None
         if data.success and not slow:
             parsed = parse_or_error(None, data.raw_text, task.marketplace, task.sku, str(task.pk))
-        report = sql.insert(
-            TaskReport(
-                task=task,
-                agent=agent,
-                attempt=task.lease_version,
-                success=data.success,
-                raw_text=data.raw_text,
-                timing_ms=data.timing_ms,
-                error=data.error or "",
-                ip=ip,
-                outcome=_outcome_of(parsed) if data.success else TaskOutcome.AGENT_ERROR,
-            )
+        report = TaskReport.objects.create(
+            task=task,
+            agent=agent,
+            attempt=task.lease_version,
+            success=data.success,
+            raw_text=data.raw_text,
+            timing_ms=data.timing_ms,
+            error=data.error or "",
+            ip=ip,
+            outcome=_outcome_of(parsed) if data.success else TaskOutcome.AGENT_ERROR,
         )
         price = None
         if not data.success:
@@ -133,7 +131,7 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
         if agent.current_task_id == task.pk:
             # The agent's heartbeat named this task; it is done with it now.
             Agent.objects.filter(pk=agent.pk, current_task=task).update(current_task=None)
-        _after_settle(task, report, release=True)
+        _count_result(task, report)
         return _result(task, report, duplicate=False, price=price)
 
 
@@ -152,10 +150,8 @@ def _await_parse(task: Task, report: TaskReport) -> None:
     from watcher.tasks import reparse_reports
 
     deadline = timezone.now() + dt.timedelta(seconds=settings.WATCHER_PARSE_TIMEOUT)
-    Task.objects.filter(pk=task.pk, lease_version=report.attempt).update(
-        status=TaskStatus.PARSING, lease_expires_at=deadline
-    )
-    task.status, task.lease_expires_at = TaskStatus.PARSING, deadline
+    if not lifecycle.park(task, deadline):
+        raise Conflict(_LEASE_EXPIRED)
     transaction.on_commit(lambda: reparse_reports.delay([report.pk]))
 
 
@@ -196,7 +192,7 @@ def reparse_report(report_id: int, backend: str | None = None) -> None:
             return  # a newer attempt has superseded this report
         if task.status == TaskStatus.PARSING:
             _parse_and_settle(task, report, parsed)
-            _after_settle(task, report, release=False)
+            _count_result(task, report)
         elif task.status in (TaskStatus.COMPLETED, TaskStatus.PARSE_ERROR, TaskStatus.FAILED):
             _reparse_finished(task, report, parsed)
 
@@ -212,33 +208,20 @@ def _reparse_finished(task: Task, report: TaskReport, parsed: ParsedCard | Parse
             ParseErrorCode.NOT_FOUND: TaskOutcome.NOT_FOUND,
             ParseErrorCode.BLOCKED: TaskOutcome.BLOCKED,
         }.get(parsed.code, TaskOutcome.PARSE_FAILED)
-        _settle(task, report, status, outcome, parsed.message)
+        _settle(task, report, status, outcome, parsed.message, reparse=True)
     else:
         record_observation(task, report, parsed, replace=True)
 
 
-def _after_settle(task: Task, report: TaskReport, *, release: bool) -> None:
-    """After commit: release the lease's semaphore (when the agent reported) and count the
-    result (once the task has one)."""
-    ip, domain, token = task.claimed_ip, DOMAINS[task.marketplace], task.semaphore_token
+def _count_result(task: Task, report: TaskReport) -> None:
+    """After commit, count the agent's result once the task has one."""
+    if task.status == TaskStatus.PARSING or report.agent_id is None:
+        return
     ok = task.status == TaskStatus.COMPLETED
-    settled = task.status != TaskStatus.PARSING
-    agent_id = str(report.agent_id)
-    timing = report.timing_ms
-
-    def after_commit() -> None:
-        pipe = get_redis().pipeline(transaction=False)  # one round trip for all of it
-        if release:
-            if ip:
-                semaphore.release(ip, domain, token, client=pipe)
-            pipe.zrem(INFLIGHT_KEY, str(task.pk))
-        if settled and report.agent_id:
-            agents.count_result(agent_id, ok=ok, timing_ms=timing if ok else None, pipe=pipe)
-        pipe.execute()
-        if task.status == TaskStatus.PENDING:
-            queues.push([(str(task.pk), task.marketplace, task.priority)])
-
-    transaction.on_commit(after_commit)
+    agent_id, timing = str(report.agent_id), report.timing_ms
+    transaction.on_commit(
+        lambda: agents.count_result(agent_id, ok=ok, timing_ms=timing if ok else None)
+    )
 
 
 def resume_stalled_parses(now: dt.datetime | None = None) -> int:
@@ -247,17 +230,10 @@ def resume_stalled_parses(now: dt.datetime | None = None) -> int:
 
     now = now or timezone.now()
     deadline = now + dt.timedelta(seconds=settings.WATCHER_PARSE_TIMEOUT)
-    stalled = list(
-        Task.objects.filter(status=TaskStatus.PARSING, lease_expires_at__lt=now).values_list(
-            "pk", "lease_version"
-        )
-    )
     count = 0
-    for task_id, attempt in stalled:
-        if Task.objects.filter(pk=task_id, status=TaskStatus.PARSING).update(
-            lease_expires_at=deadline
-        ):
-            report = TaskReport.objects.filter(task_id=task_id, attempt=attempt).first()
+    for task in Task.objects.filter(status=TaskStatus.PARSING, lease_expires_at__lt=now):
+        if lifecycle.resume_parse(task, now, deadline):
+            report = TaskReport.objects.filter(task=task, attempt=task.lease_version).first()
             if report is not None:
                 reparse_reports.delay([report.pk])
                 count += 1
@@ -272,18 +248,27 @@ def _settle(
     error: str = "",
     *,
     count_retry: bool = False,
+    reparse: bool = False,
 ) -> None:
-    now = timezone.now()
-    fields: dict[str, Any] = {"status": status, "outcome": outcome, "error": error[:5000]}
-    if count_retry:
-        fields["retry_count"] = task.retry_count + 1
-    if status == TaskStatus.PENDING:
-        fields.update(agent=None, lease_expires_at=None)
+    """Settle the task from ``report`` (``reparse``: replace a finished task's result)."""
+    timing = report.timing_ms
+    if reparse:
+        moved = lifecycle.reparse(
+            task, status, outcome=outcome, error=error, execution_time_ms=timing
+        )
     else:
-        fields.update(completed_at=now, execution_time_ms=report.timing_ms, lease_expires_at=None)
-    sql.update(Task, fields, where={"id": task.pk, "lease_version": report.attempt})
-    for name, value in fields.items():
-        setattr(task, name, value)
+        moved = lifecycle.settle(
+            task,
+            status,
+            outcome=outcome,
+            error=error,
+            execution_time_ms=timing,
+            count_retry=count_retry,
+        )
+    # The callers hold the task's row lock and checked its lease, so this cannot lose; if it
+    # ever did, the report must not be recorded either.
+    if not moved:
+        raise Conflict(_LEASE_EXPIRED)
     if report.outcome != outcome:
         TaskReport.objects.filter(pk=report.pk).update(outcome=outcome)
         report.outcome = outcome
@@ -292,8 +277,7 @@ def _settle(
 def _settle_failure(task: Task, report: TaskReport, error: str, outcome: str = "") -> None:
     """A failed attempt: back to the queue below the retry limit, else ``failed``."""
     outcome = outcome or TaskOutcome.AGENT_ERROR
-    exhausted = task.retry_count + 1 >= settings.WATCHER_TASK_MAX_RETRIES
-    status = TaskStatus.FAILED if exhausted else TaskStatus.PENDING
+    status = lifecycle.failure_status(task.retry_count + 1)
     _settle(task, report, status, outcome, error, count_retry=True)
 
 
@@ -334,8 +318,8 @@ def record_observation(
     if replace:
         price, _created = PriceHistory.objects.update_or_create(task=task, defaults=values)
     else:
-        price = sql.insert(PriceHistory(task=task, **values))
+        price = PriceHistory.objects.create(task=task, **values)
     outcome = TaskOutcome.OK if card.current_price is not None else TaskOutcome.OUT_OF_STOCK
-    _settle(task, report, TaskStatus.COMPLETED, outcome)
+    _settle(task, report, TaskStatus.COMPLETED, outcome, reparse=replace)
     transaction.on_commit(lambda: check_observation(price.pk))
     return price
