@@ -122,13 +122,6 @@ def _insert_chunk(day: dt.date, first: int, last: int) -> list[tuple[str, str, i
         return _insert_tasks(day, first, last)
 
 
-def expire_leftovers(before: dt.date) -> list[str]:
-    """Mark tasks of earlier nights that never started as ``expired``; returns their ids.
-
-    Their ids leave the ready queues after the commit."""
-    return lifecycle.expire(before)
-
-
 def _queues_lost_tasks() -> bool:
     """True when Redis holds fewer ids than there are pending tasks (Redis was flushed)."""
     pending = Task.objects.filter(status=TaskStatus.PENDING).count()
@@ -201,9 +194,8 @@ def generate_tasks(day: dt.date | None = None, *, wait: bool = True) -> Generati
 
 def _generate(day: dt.date) -> GenerationResult:
     result = GenerationResult(day=day)
-    expired = expire_leftovers(day)
-    result.expired = len(expired)
-    queues.remove(expired)
+    # Earlier nights' tasks that never started; their ids leave the queues after the commit.
+    result.expired = len(lifecycle.expire(day))
     counts: Counter[str] = Counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="queue-push") as pusher:
         pushed = []
