@@ -136,11 +136,8 @@ if env.str("DATABASE_URL", default=""):
             DATABASES["default"]["CONN_MAX_AGE"] = 0
         else:
             DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
-    # On: every checkout from the pool (each request, each WebSocket database call) first pings
-    # the server, a round trip; 0.4-0.6 ms of a command's round trip in bench/ws.py. Off (as
-    # Django's default): a connection that died idle (the database restarted) fails the one
-    # use that gets it (a request, a socket message, a task run), and the pool then drops it.
-    # docs/production.md says what that means for users.
+    # Off, as Django's default: no ping per checkout; a connection that died idle fails the one
+    # use that gets it and the pool drops it (docs/production.md says what users see).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_HEALTH_CHECKS", default=False)
 else:
     DATABASES = {

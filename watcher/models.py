@@ -105,9 +105,6 @@ class AgentStatus(models.TextChoices):
     OFFLINE = "offline", _("Offline")
 
 
-AGENT_STATUSES = frozenset(AgentStatus.values)  # once (parser.types.MARKETPLACES says why)
-
-
 class Agent(models.Model):
     """A remote watcher agent: a browser machine on a USB modem.
 
@@ -445,7 +442,6 @@ class CommandStatus(models.TextChoices):
     TIMED_OUT = "timed_out", _("Timed out")
 
 
-COMMAND_ACTIONS = frozenset(CommandAction.values)  # once (parser.types.MARKETPLACES says why)
 OPEN_COMMAND_STATUSES = (CommandStatus.PENDING, CommandStatus.SENT)
 
 

@@ -19,13 +19,12 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from watcher.models import (
-    AGENT_STATUSES,
-    COMMAND_ACTIONS,
     OPEN_COMMAND_STATUSES,
     SENT_BY_NAME_LENGTH,
     Agent,
     AgentCommand,
     AgentStatus,
+    CommandAction,
     CommandStatus,
 )
 from watcher.services import events
@@ -53,7 +52,7 @@ def resend_after() -> int:
 
 def record_status(agent: Agent, status: str) -> bool:
     """The agent reported its status over the socket; False (and nothing changes) if unknown."""
-    if status not in AGENT_STATUSES:
+    if status not in AgentStatus.values:
         log.warning("unknown agent status", extra={"agent": str(agent.pk), "status": status})
         return False
     agent.refresh_from_db()
@@ -77,7 +76,7 @@ def record_status(agent: Agent, status: str) -> bool:
 
 
 def _validate(action: str, params: dict[str, Any] | None) -> dict[str, Any]:
-    if action not in COMMAND_ACTIONS:
+    if action not in CommandAction.values:
         raise ServiceError(f"Unknown command: {action}")
     if params is not None and not isinstance(params, dict):
         raise ServiceError("params must be an object")
