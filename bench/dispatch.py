@@ -918,7 +918,7 @@ def run_dispatch(
             window.print(len(samples.window(w0, w1).pairs))
             rounds.append((http, bare))
             print(
-                ratio_line("ratio HTTP / bare (round trips/s)", http["rate"] / bare["rate"], 0.25)
+                ratio_line("ratio HTTP / bare (round trips/s)", http["rate"] / bare["rate"], 0.15)
             )
     finally:
         stop_processes(servers)
@@ -926,7 +926,7 @@ def run_dispatch(
         http_rate = sum(h["rate"] for h, _ in rounds) / len(rounds)
         bare_rate = sum(b["rate"] for _, b in rounds) / len(rounds)
         print(f"  mean of {len(rounds)} rounds: HTTP {http_rate:,.0f}/s, bare {bare_rate:,.0f}/s")
-        print(ratio_line("ratio HTTP / bare (mean)", http_rate / bare_rate, 0.25))
+        print(ratio_line("ratio HTTP / bare (mean)", http_rate / bare_rate, 0.15))
     check_consistency()
 
 
