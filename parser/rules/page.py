@@ -82,7 +82,8 @@ class TextResult:
 
     title: str | None = None
     brand: str | None = None
-    seller: str | None = None
+    seller_name: str | None = None
+    seller_id: str | None = None
     current_price: Decimal | None = None
     old_price: Decimal | None = None
     spp_price: Decimal | None = None
@@ -449,5 +450,5 @@ def parse_text(lines: list[str], marketplace: str) -> TextResult:
             result.in_stock = True
     result.attributes = find_attributes(main)
     result.brand = result.brand or result.attributes.get("Бренд")
-    result.seller = find_seller(main)
+    result.seller_name = find_seller(main)
     return result
