@@ -47,6 +47,8 @@ def parse_rules(raw_text: str, marketplace: str, sku: str) -> ParsedCard:
     html_title: str | None = None
     if looks_like_html(raw_text):
         page = parse_html(raw_text, sku)
+        if page.challenge and page.structured.get("current_price") is None:
+            raise ParseError(ParseErrorCode.BLOCKED, "captcha page")
         text, structured, attributes, html_title = (
             page.text,
             page.structured,

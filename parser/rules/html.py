@@ -9,12 +9,24 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parser.rules.payloads import Fields, ld_products, parse_ozon_states, pick_ld_product
+from parser.rules.payloads import (
+    Fields,
+    add_seller,
+    ld_products,
+    parse_ozon_states,
+    pick_ld_product,
+)
 from parser.rules.payloads import parse_ld_product as _ld_fields
 from parser.types import ParseError, ParseErrorCode
 
 _LOOKS_HTML = re.compile(
     r"<(?:!doctype|html|head|body|div|span|p|section|article|h1|script|meta)\b", re.IGNORECASE
+)
+# The challenge itself (Yandex SmartCaptcha's form and checkbox, links to /showcaptcha); the
+# SmartCaptcha *script* is preloaded on healthy pages and says nothing.
+_CHALLENGE = (
+    'form[action*="captcha"], [class*="CheckboxCaptcha"], [class*="AdvancedCaptcha"], '
+    '#checkbox-captcha-form, a[href*="/showcaptcha"]'
 )
 _DROP = "script, style, noscript, template, svg, iframe, head"
 # Carousel containers of the three sites (and generic sliders); their text is never ours.
@@ -99,6 +111,7 @@ class HtmlPage:
     structured: Fields = field(default_factory=dict)
     title: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    challenge: bool = False  # a captcha form or checkbox is on the page
 
 
 def looks_like_html(text: str) -> bool:
@@ -112,13 +125,14 @@ def parse_html(raw: str, sku: str) -> HtmlPage:
     tree = LexborHTMLParser(raw)
     structured = _structured(tree, sku)
     title = _h1(tree)
+    challenge = tree.css_first(_CHALLENGE) is not None
     for node in tree.css(_DROP):
         node.decompose()
     for node in tree.css(_CAROUSELS):
         node.decompose()
     root = tree.body or tree.root
     rendered = _render(root) if root is not None else _Rendered()
-    return HtmlPage("".join(rendered.parts), structured, title, rendered.attributes)
+    return HtmlPage("".join(rendered.parts), structured, title, rendered.attributes, challenge)
 
 
 def _structured(tree: LexborHTMLParser, sku: str) -> Fields:
@@ -139,12 +153,26 @@ def _structured(tree: LexborHTMLParser, sku: str) -> Fields:
     if products:
         for key, value in _ld_fields(pick_ld_product(products, sku)).items():
             out.setdefault(key, value)
+    _wb_seller(tree, out)
     if "title" not in out:
         meta = tree.css_first('meta[property="og:title"]')
         content = meta.attributes.get("content") if meta is not None else None
         if content:
             out["og_title"] = content.strip()
     return out
+
+
+def _wb_seller(tree: LexborHTMLParser, out: Fields) -> None:
+    """Wildberries' seller block: a link to /seller/<id> around the seller's name."""
+    node = tree.css_first(".seller-info__name")
+    if node is None:
+        return
+    link = node.attributes.get("href")
+    parent = node.parent
+    while not link and parent is not None and parent.tag != "section":
+        link = parent.attributes.get("href") if parent.tag == "a" else None
+        parent = parent.parent
+    add_seller(out, node.text(deep=True), None, link)
 
 
 def _h1(tree: LexborHTMLParser) -> str | None:

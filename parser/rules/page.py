@@ -26,12 +26,14 @@ _TOKENS = re.compile(
             ("W", M.WALLET_LABEL),
             ("N", M.NO_CARD_LABEL),
             ("O", M.OLD_LABEL),
+            ("Q", M.PROMO_NOTE),
+            ("X", M.PROMO_LABEL),
             ("D", M.DISCOUNT),
         )
     ),
     re.IGNORECASE,
 )
-_TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|пэй|без|вместо|цена|%", re.IGNORECASE)
+_TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|пэй|без|вместо|цена|промокод|%", re.I)
 _DIGIT = re.compile(r"\d")
 _ARTICLE = re.compile(r"^(?:артикул|арт\.|код товара)", re.IGNORECASE)
 _BUY = re.compile(r"^(?:добавить в корзину|в корзину|купить(?: сейчас| в 1 клик)?)$", re.I)
@@ -43,7 +45,8 @@ _ATTR_HEADING = re.compile(
 )
 _ATTR_NOISE = re.compile(r"^(?:перейти к \w+|все характеристики|подробнее|развернуть\b.*)$", re.I)
 _SELLER_HEADING = re.compile(r"^(?:продавец|о продавце|информация о продавце|магазин)$", re.I)
-_SELLER_INLINE = re.compile(r"^продавец:\s*(.{2,80})$", re.IGNORECASE)
+# "Продавец: ИП Иванов"; Market's delivery line "Доставка продавца Фотосклад.ру" names the shop.
+_SELLER_INLINE = re.compile(r"^(?:продавец:|доставка продавца)\s*(.{2,80})$", re.IGNORECASE)
 _SELLER_RATING = re.compile(r"^рейтинг продавца\b", re.IGNORECASE)
 _SELLER_NOISE = re.compile(
     r"^(?:подписаться|перейти в магазин|оригинальные товары|★.*|[0-5][.,]\d.*|рейтинг.*|"
@@ -56,7 +59,9 @@ _BRAND_SPLIT = re.compile(r"^(.{1,40}?) / (.+)$")
 _STOCK_BEFORE = 15
 _STOCK_AFTER = 12
 
-Token = tuple[str, Any]  # ("P", Decimal) | ("W", starts_with_price_word) | ("N"|"O"|"D", None)
+# ("P", Decimal) | ("W", starts_with_price_word) | ("N"|"O"|"D"|"Q"|"X", None): no-card, old,
+# discount, promo note and promo-code labels.
+Token = tuple[str, Any]
 
 
 @dataclass(slots=True)
@@ -207,6 +212,7 @@ def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Deci
                 wallet_at = (li + 1, next_p)
             elif prev_p is not None:
                 wallet_at = (li - 1, prev_p)
+    promo = _promo_prices(lines)
     others: list[Decimal] = []
     explicit_old: Decimal | None = None
     pending_old = False
@@ -216,6 +222,8 @@ def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Deci
             if kind == "O":
                 pending_old = True
             elif kind == "P":
+                if (li, k) in promo:
+                    continue
                 if wallet_at == (li, k):
                     wallet = value
                 elif pending_old:
@@ -229,6 +237,23 @@ def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Deci
     if old is not None and current is not None and old <= current:
         old = None
     return current, old, wallet
+
+
+def _promo_prices(lines: list[list[Token]]) -> set[tuple[int, int]]:
+    """Positions of promo-code prices: beside their label, or the line above a bare label."""
+    found: set[tuple[int, int]] = set()
+    for li, tokens in enumerate(lines):
+        for k, (kind, _) in enumerate(tokens):
+            if kind != "X":
+                continue
+            prices = [j for j, (other, _) in enumerate(tokens) if other == "P"]
+            if prices:
+                found.add((li, min(prices, key=lambda j: abs(j - k))))
+            elif li > 0 and (prev := _first_price(lines[li - 1])) is not None:
+                found.add((li - 1, prev))
+            elif li + 1 < len(lines) and (nxt := _first_price(lines[li + 1])) is not None:
+                found.add((li + 1, nxt))
+    return found
 
 
 def choose_cluster(clusters: list[Cluster]) -> Cluster | None:
