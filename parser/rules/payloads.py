@@ -179,7 +179,35 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     attrs = _ozon_characteristics(widgets.get("webCharacteristics", {}))
     if attrs:
         out["card_attributes"] = attrs
+    if doc is not None:
+        _ozon_seo(doc, out)
     return out
+
+
+def _ozon_seo(doc: dict[str, Any], out: Fields) -> None:
+    """Fill what the widgets leave out from ``seo.script``: the page's ld+json Product as a
+    string (e.g. the rating when no review widget was rendered)."""
+    seo = doc.get("seo")
+    scripts = seo.get("script") if isinstance(seo, dict) else None
+    if not isinstance(scripts, list):
+        return
+    for script in scripts:
+        text = script.get("innerHTML") if isinstance(script, dict) else None
+        data = _state(text)
+        # Some page versions leave out "@type": a bare object with offers or a rating.
+        products = ld_products(data) or (
+            [data] if {"offers", "aggregateRating"} & set(data) else []
+        )
+        if not products:
+            continue
+        fields = parse_ld_product(products[0])
+        if "current_price" in out:  # the widgets' prices and stock are the page's
+            for key in ("current_price", "in_stock"):
+                fields.pop(key, None)
+        for key, value in fields.items():
+            if key not in out and value is not None:
+                out[key] = value
+        return
 
 
 def _ozon_score(widgets: dict[str, dict[str, Any]], out: Fields) -> None:
