@@ -74,6 +74,8 @@ NO_CARD_LABEL = re.compile(
 # note without a price of its own.
 PROMO_LABEL = re.compile(r"(?:цена\s+)?(?:по|с)\s+промокод\w*", _I)
 PROMO_NOTE = re.compile(r"(?:ещ[её]\s+)?-\s?\d{1,2}\s?%\s+(?:по|с)\s+промокод\w*", _I)
+# A bare "Цена" / "Цена:" before an amount says nothing about which price it is.
+PRICE_LABEL = re.compile(r"цена:?", _I)
 OLD_LABEL = re.compile(r"вместо|старая\s+цена|зач[её]ркнутая\s+цена", _I)
 DISCOUNT = re.compile(r"-\s?\d{1,2}\s?%")
 PRICE_LINE_REST = re.compile(r"[\s·•|/,:]*")

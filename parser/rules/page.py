@@ -29,6 +29,7 @@ _TOKENS = re.compile(
             ("Q", M.PROMO_NOTE),
             ("X", M.PROMO_LABEL),
             ("D", M.DISCOUNT),
+            ("L", M.PRICE_LABEL),
         )
     ),
     re.IGNORECASE,
@@ -59,8 +60,8 @@ _BRAND_SPLIT = re.compile(r"^(.{1,40}?) / (.+)$")
 _STOCK_BEFORE = 15
 _STOCK_AFTER = 12
 
-# ("P", Decimal) | ("W", starts_with_price_word) | ("N"|"O"|"D"|"Q"|"X", None): no-card, old,
-# discount, promo note and promo-code labels.
+# ("P", Decimal) | ("W"|"N", starts_with_price_word): wallet and no-card labels |
+# ("O"|"D"|"Q"|"X"|"L", None): old-price, discount, promo note, promo-code and bare price labels.
 Token = tuple[str, Any]
 
 
@@ -153,8 +154,8 @@ def classify(line: str) -> list[Token] | None:
         kind = m.lastgroup
         if kind == "P":
             tokens.append(("P", to_decimal(m.group("whole"), m.group("frac"))))
-        elif kind == "W":
-            tokens.append(("W", m.group(0).lower().startswith("цена")))
+        elif kind in ("W", "N"):
+            tokens.append((kind, m.group(0).lower().startswith("цена")))
         else:
             tokens.append((kind or "", None))
     if not tokens or (last < len(line) and not M.PRICE_LINE_REST.fullmatch(line, last)):
@@ -188,35 +189,46 @@ def _first_price(tokens: list[Token], start: int = 0) -> int | None:
     return None
 
 
-def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
-    """(current, old, wallet) of one cluster."""
-    wallet_at: tuple[int, int] | None = None
-    lines = cluster.lines
+def _bound_price(
+    lines: list[list[Token]], kind: str, bare_badge: bool = True
+) -> tuple[int, int] | None:
+    """Where the price of the first ``kind`` label is: beside it on its line, else the line
+    below a "Цена …" label, else (``bare_badge``) the line above a bare badge."""
     for li, tokens in enumerate(lines):
-        for k, (kind, value) in enumerate(tokens):
-            if kind != "W" or wallet_at is not None:
+        for k, (token, starts_with_price_word) in enumerate(tokens):
+            if token != kind:
                 continue
             before = _first_price(tokens[:k])
             if before is not None:
-                wallet_at = (li, before)
-                continue
+                return li, before
             after = _first_price(tokens, k + 1)
             if after is not None:
-                wallet_at = (li, after)
-                continue
+                return li, after
             prev_p = _first_price(lines[li - 1]) if li > 0 else None
             next_p = _first_price(lines[li + 1]) if li + 1 < len(lines) else None
-            if prev_p is not None and not value:
-                wallet_at = (li - 1, prev_p)
-            elif next_p is not None:
-                wallet_at = (li + 1, next_p)
-            elif prev_p is not None:
-                wallet_at = (li - 1, prev_p)
+            if not bare_badge:
+                return (li + 1, next_p) if next_p is not None and starts_with_price_word else None
+            if prev_p is not None and not starts_with_price_word:
+                return li - 1, prev_p
+            if next_p is not None:
+                return li + 1, next_p
+            if prev_p is not None:
+                return li - 1, prev_p
+    return None
+
+
+def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """(current, old, wallet) of one cluster."""
+    lines = cluster.lines
+    wallet_at = _bound_price(lines, "W")
+    # A bare "без Ozon Карты" may close a price pair (Ozon) rather than follow its price.
+    no_card_at = _bound_price(lines, "N", bare_badge=False)
     promo = _promo_prices(lines)
     others: list[Decimal] = []
     explicit_old: Decimal | None = None
     pending_old = False
     wallet: Decimal | None = None
+    no_card: Decimal | None = None
     for li, tokens in enumerate(lines):
         for k, (kind, value) in enumerate(tokens):
             if kind == "O":
@@ -226,14 +238,17 @@ def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Deci
                     continue
                 if wallet_at == (li, k):
                     wallet = value
+                elif no_card_at == (li, k) and not pending_old:
+                    no_card = value
                 elif pending_old:
                     explicit_old, pending_old = value, False
                 elif not others or others[-1] != value:
                     others.append(value)
-    current = others[0] if others else None
+    # A price labelled "без карты" is the price without the card, wherever it stands.
+    current = no_card if no_card is not None else (others[0] if others else None)
     old = explicit_old
     if old is None and current is not None:
-        old = next((v for v in others[1:] if v > current), None)
+        old = next((v for v in others if v > current), None)
     if old is not None and current is not None and old <= current:
         old = None
     return current, old, wallet

@@ -50,9 +50,15 @@ def normalise(raw: str) -> str:
     return _TAB_SPACES.sub("\t", text) if "\t" in text else text
 
 
+# Lines that only separate inline items ("4,9 / · / 2 419 отзывов" on Market) carry nothing.
+_SEPARATOR_LINES = frozenset(("·", "•", "|", "/", "—", "–", "-"))
+
+
 def split_lines(text: str) -> list[str]:
-    """Non-empty stripped lines of a normalised text."""
-    return [s for s in (ln.strip(" \t") for ln in text.split("\n")) if s]
+    """Non-empty stripped lines of a normalised text, separator-only lines left out."""
+    return [
+        s for s in (ln.strip(" \t") for ln in text.split("\n")) if s and s not in _SEPARATOR_LINES
+    ]
 
 
 def to_int(digits: str) -> int:

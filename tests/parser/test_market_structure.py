@@ -119,3 +119,32 @@ def test_wb_v4_sizes_prices_in_kopecks_win_over_null_legacy_fields() -> None:
     card = parse_rules(json.dumps({"products": [product]}), "wildberries", "67858518")
     assert (card.current_price, card.old_price, card.spp_price) == (1299, 3590, None)
     assert (card.stock_quantity, card.in_stock) == (5, True)
+
+
+def test_market_separator_lines_and_a_labelled_price_without_the_card() -> None:
+    text = (
+        "Смартфон Apple iPhone 14 128 ГБ, полночный\n4,9\n·\n2 419 отзывов\n·\n"
+        "Купили более 10 тыс. раз\nЦена с картой Яндекс Пэй\n69 990 ₽\n−7%\n74 990 ₽\n"
+        "Цена без карты 71 990 ₽\nДобавить в корзину\n"
+    )
+    card = parse_rules(text, "yandex_market", "")
+    assert (card.rating, card.reviews_count, card.sales_count) == (Decimal("4.9"), 2419, 10000)
+    assert (card.current_price, card.spp_price, card.old_price) == (71990, 69990, 74990)
+
+
+def test_a_bare_price_label_and_an_old_price_label() -> None:
+    text = (
+        "Смартфон Apple iPhone 14 128 ГБ\nРейтинг: 4.9 из 5\n2 419 отзывов\nЦена 71 990 ₽\n"
+        "Старая цена 74 990 ₽\nВ корзину\n"
+    )
+    card = parse_rules(text, "yandex_market", "")
+    assert (card.current_price, card.old_price, card.spp_price) == (71990, 74990, None)
+
+
+def test_ozon_closing_no_card_label_keeps_the_pair() -> None:
+    text = (
+        "Кофемашина DeLonghi Magnifica S\n4.9 • 1 234 отзыва\n45 990 ₽\nc Ozon Картой\n"
+        "47 990 ₽\n61 990 ₽\nбез Ozon Карты\nДобавить в корзину\n"
+    )
+    card = parse_rules(text, "ozon", "")
+    assert (card.current_price, card.old_price, card.spp_price) == (47990, 61990, 45990)
