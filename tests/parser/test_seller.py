@@ -178,6 +178,7 @@ def test_the_price_history_admin_lists_and_searches_by_seller(admin_client: Clie
     url = reverse("admin:watcher_pricehistory_changelist")
     page = admin_client.get(url).content.decode()
     assert "Фотосклад.ру" in page
+    assert "Продавец" in page  # the column header, in Russian
     found = admin_client.get(url, {"q": "431782"})
     assert found.context["cl"].result_count == 1
     assert PriceHistory.objects.filter(seller_name__isnull=True).count() == 1
