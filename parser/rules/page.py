@@ -271,6 +271,18 @@ def _promo_prices(lines: list[list[Token]]) -> set[tuple[int, int]]:
     return found
 
 
+def _wb_unlabelled(
+    cluster: Cluster, read: tuple[Decimal | None, Decimal | None, Decimal | None]
+) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """Wildberries' price block without its wallet caption reads wallet price, final price and
+    crossed-out price, in that order: three rising prices are (wallet, price, old)."""
+    prices = [v for line in cluster.lines for kind, v in line if kind == "P"]
+    distinct = list(dict.fromkeys(prices))
+    if len(prices) == 3 and len(distinct) == 3 and distinct[0] < distinct[1] < distinct[2]:
+        return distinct[1], distinct[2], distinct[0]
+    return read
+
+
 def choose_cluster(clusters: list[Cluster]) -> Cluster | None:
     """The product's price block: the first one, or a labelled twin of it further down."""
     if not clusters:
@@ -469,6 +481,10 @@ def parse_text(lines: list[str], marketplace: str) -> TextResult:
     if cluster is not None:
         result.has_cluster = True
         result.current_price, result.old_price, result.spp_price = read_cluster(cluster)
+        if marketplace == "wildberries" and not cluster.has_wallet:
+            result.current_price, result.old_price, result.spp_price = _wb_unlabelled(
+                cluster, (result.current_price, result.old_price, result.spp_price)
+            )
     anchor = find_rating(main)
     if anchor is not None:
         result.has_anchor = True

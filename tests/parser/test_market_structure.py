@@ -148,3 +148,12 @@ def test_ozon_closing_no_card_label_keeps_the_pair() -> None:
     )
     card = parse_rules(text, "ozon", "")
     assert (card.current_price, card.old_price, card.spp_price) == (47990, 61990, 45990)
+
+
+def test_wb_price_block_without_its_wallet_caption_reads_wallet_price_old() -> None:
+    # The caption is an icon in some layouts; the order is wallet price, price, crossed-out.
+    text = "Xiaomi / Увлажнитель Humidifier S\n4,8 1 817 оценок\n4 507 ₽\n4 599 ₽\n7 763 ₽\n"
+    card = parse_rules(text + "В корзину\n", "wildberries", "")
+    assert (card.spp_price, card.current_price, card.old_price) == (4507, 4599, 7763)
+    two = parse_rules(text.replace("4 507 ₽\n", "") + "В корзину\n", "wildberries", "")
+    assert (two.spp_price, two.current_price, two.old_price) == (None, 4599, 7763)
