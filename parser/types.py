@@ -62,7 +62,14 @@ PAGE_FIELDS: tuple[str, ...] = (
 )
 
 # Fields of ParsedCard that map one-to-one onto PriceHistory columns.
-OBSERVATION_FIELDS: tuple[str, ...] = (*PAGE_FIELDS, "position", "ad_bid", "card_description")
+OBSERVATION_FIELDS: tuple[str, ...] = (
+    *PAGE_FIELDS,
+    "position",
+    "ad_bid",
+    "card_description",
+    "seller_name",
+    "seller_id",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +93,9 @@ class ParsedCard:
     ad_bid: Decimal | None = None
     card_description: str | None = None
     card_attributes: dict[str, Any] = field(default_factory=dict)
-    seller: str | None = None
+    # Who sells this offer, as the page or payload names it; never guessed.
+    seller_name: str | None = None
+    seller_id: str | None = None
     brand: str | None = None
     backend: str = "rules"
     found: frozenset[str] = frozenset()

@@ -329,11 +329,13 @@ class PriceHistoryInline(ReadOnlyInline, admin.StackedInline):
         ("in_stock", "stock_quantity"),
         ("rating", "reviews_count", "position"),
         "card_title",
+        ("seller_name", "seller_id"),
         ("parser_backend", "parsed_at"),
     )
     readonly_fields = (
         "current_price", "old_price", "spp_price", "in_stock", "stock_quantity", "rating",
-        "reviews_count", "position", "card_title", "parser_backend", "parsed_at",
+        "reviews_count", "position", "card_title", "seller_name", "seller_id", "parser_backend",
+        "parsed_at",
     )  # fmt: skip
 
 
@@ -516,11 +518,11 @@ class PriceHistoryAdmin(ProductColumns, ReadOnly, ExportAdmin):
     resource_classes = [PriceHistoryResource]
     list_display = (
         "parsed_at", "marketplace_col", "sku_link", "competitor_col", "current_price",
-        "old_price", "spp_price", "in_stock", "rating", "reviews_count", "agent",
+        "old_price", "spp_price", "in_stock", "rating", "reviews_count", "seller_name", "agent",
     )  # fmt: skip
     list_filter = ("marketplace", "in_stock", "parser_backend")
     date_hierarchy = "parsed_at"
-    search_fields = ("sku", "card_title")
+    search_fields = ("sku", "card_title", "seller_name", "seller_id")
     list_select_related = ("competitor", "agent")
     show_full_result_count = False
     list_per_page = 100

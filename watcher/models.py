@@ -350,6 +350,9 @@ class PriceHistory(models.Model):
     card_title = models.CharField(_("title"), max_length=500, blank=True)
     card_description = models.TextField(_("description"), blank=True)
     card_attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    # NULL means the page or payload did not name the seller: the parser never guesses one.
+    seller_name = models.CharField(_("seller"), max_length=200, null=True, blank=True)  # noqa: DJ001
+    seller_id = models.CharField(_("seller ID"), max_length=32, null=True, blank=True)  # noqa: DJ001
     parser_backend = models.CharField(_("parser"), max_length=30, default="rules")
     parsed_at = models.DateTimeField(_("parsed at"), default=timezone.now, db_index=True)
 

@@ -17,11 +17,13 @@ from parser.types import PAGE_FIELDS, Marketplace, ParsedCard, ParseError, Parse
 
 __all__ = ["parse_rules"]
 
-_CARD_FIELDS = (*PAGE_FIELDS, "seller", "brand")
+_CARD_FIELDS = (*PAGE_FIELDS, "seller_name", "seller_id", "brand")
 _MARKETPLACES = frozenset(m.value for m in Marketplace)
 # Error notices are short lines near the top of a page.
 _MARKER_LINES = 120
 _MARKER_LINE_LEN = 160
+# Bigger than any product page (reports are capped at a few MB); parsing time is linear in it.
+MAX_PAGE_CHARS = 8_000_000
 
 
 def parse_rules(raw_text: str, marketplace: str, sku: str) -> ParsedCard:
@@ -30,6 +32,8 @@ def parse_rules(raw_text: str, marketplace: str, sku: str) -> ParsedCard:
         raise ParseError(ParseErrorCode.UNPARSEABLE, f"unknown marketplace {marketplace!r}")
     if raw_text is None or not raw_text.strip():
         raise ParseError(ParseErrorCode.EMPTY, "the page is empty")
+    if len(raw_text) > MAX_PAGE_CHARS:
+        raise ParseError(ParseErrorCode.UNPARSEABLE, "the page is too large to parse")
     sku = (sku or "").strip()
     doc = load_json(raw_text)
     if doc is not None:
@@ -43,6 +47,8 @@ def parse_rules(raw_text: str, marketplace: str, sku: str) -> ParsedCard:
     html_title: str | None = None
     if looks_like_html(raw_text):
         page = parse_html(raw_text, sku)
+        if page.challenge and page.structured.get("current_price") is None:
+            raise ParseError(ParseErrorCode.BLOCKED, "captcha page")
         text, structured, attributes, html_title = (
             page.text,
             page.structured,
@@ -95,9 +101,15 @@ def _merge(
         if result.spp_price is not None and result.spp_price >= price:
             fields.pop("spp_price", None)
         fields["current_price"] = price
-    for key in ("old_price", "spp_price", "stock_quantity", "sales_count", "seller", "brand"):
+    for key in ("old_price", "spp_price", "stock_quantity", "sales_count", "brand"):
         if key not in fields and structured.get(key) is not None:
             fields[key] = structured[key]
+    if structured.get("seller_name") or structured.get("seller_id"):
+        # A payload's seller is the offer's; the page text's guess is not mixed in.
+        for key in ("seller_name", "seller_id"):
+            fields.pop(key, None)
+            if structured.get(key) is not None:
+                fields[key] = structured[key]
     for key in ("rating", "reviews_count"):
         if key in structured:
             if structured[key] is None:

@@ -9,11 +9,24 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parser.rules.payloads import Fields, ld_products, parse_ozon_states, pick_ld_product
+from parser.rules.payloads import (
+    Fields,
+    add_seller,
+    ld_products,
+    parse_ozon_states,
+    pick_ld_product,
+)
 from parser.rules.payloads import parse_ld_product as _ld_fields
+from parser.types import ParseError, ParseErrorCode
 
 _LOOKS_HTML = re.compile(
     r"<(?:!doctype|html|head|body|div|span|p|section|article|h1|script|meta)\b", re.IGNORECASE
+)
+# The challenge itself (Yandex SmartCaptcha's form and checkbox, links to /showcaptcha); the
+# SmartCaptcha *script* is preloaded on healthy pages and says nothing.
+_CHALLENGE = (
+    'form[action*="captcha"], [class*="CheckboxCaptcha"], [class*="AdvancedCaptcha"], '
+    '#checkbox-captcha-form, a[href*="/showcaptcha"]'
 )
 _DROP = "script, style, noscript, template, svg, iframe, head"
 # Carousel containers of the three sites (and generic sliders); their text is never ours.
@@ -32,6 +45,63 @@ _BLOCK = frozenset(
 )
 _CELL = frozenset(("td", "th"))
 
+# Real product pages nest a few dozen elements deep. An HTML parser's scope checks walk the
+# stack of open elements, so unbounded nesting makes parsing quadratic: deeper pages are refused.
+MAX_DEPTH = 512
+_TAG = re.compile(r"<(/?)([a-z][a-z0-9-]*)|<!--")
+# Elements without an end tag, or whose end tag is optional and usually left out.
+_NO_DEPTH = frozenset(
+    (
+        *("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"),
+        *("track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup"),
+        *("thead", "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "rtc", "html"),
+        *("head", "body", "param", "keygen", "frame"),
+    )
+)
+_RAW_TEXT = frozenset(("script", "style", "textarea", "title", "xmp", "noscript", "iframe"))
+
+
+def too_deep(raw: str) -> bool:
+    """Whether elements nest deeper than ``MAX_DEPTH``, by open and end tags in one linear pass.
+
+    Void elements, optional end tags, self-closing tags and raw-text content (scripts, styles)
+    do not count: an estimate meant to catch pathological pages, not to judge real ones.
+    """
+    if raw.count("<") <= MAX_DEPTH:
+        return False  # too few tags to nest that deep
+    text = raw.lower()
+    depth = pos = 0
+    end = len(text)
+    while pos < end:
+        m = _TAG.search(text, pos)
+        if m is None:
+            break
+        if m.group(2) is None:  # a comment
+            close = text.find("-->", m.end())
+            if close < 0:
+                break
+            pos = close + 3
+            continue
+        name = m.group(2)
+        close = text.find(">", m.end())
+        if close < 0:
+            break
+        pos = close + 1
+        if m.group(1):
+            depth = max(depth - 1, 0) if name not in _NO_DEPTH else depth
+            continue
+        if name in _RAW_TEXT:
+            skip = text.find("</" + name, pos)
+            if skip < 0:
+                break
+            pos = skip
+            continue
+        if name not in _NO_DEPTH and text[close - 1] != "/":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+    return False
+
 
 @dataclass(slots=True)
 class HtmlPage:
@@ -41,6 +111,7 @@ class HtmlPage:
     structured: Fields = field(default_factory=dict)
     title: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    challenge: bool = False  # a captcha form or checkbox is on the page
 
 
 def looks_like_html(text: str) -> bool:
@@ -49,19 +120,19 @@ def looks_like_html(text: str) -> bool:
 
 
 def parse_html(raw: str, sku: str) -> HtmlPage:
+    if too_deep(raw):
+        raise ParseError(ParseErrorCode.UNPARSEABLE, "the HTML is nested too deeply")
     tree = LexborHTMLParser(raw)
     structured = _structured(tree, sku)
     title = _h1(tree)
-    attributes = _tables(tree)
+    challenge = tree.css_first(_CHALLENGE) is not None
     for node in tree.css(_DROP):
         node.decompose()
     for node in tree.css(_CAROUSELS):
         node.decompose()
     root = tree.body or tree.root
-    parts: list[str] = []
-    if root is not None:
-        _render(root, parts)
-    return HtmlPage("".join(parts), structured, title, attributes)
+    rendered = _render(root) if root is not None else _Rendered()
+    return HtmlPage("".join(rendered.parts), structured, title, rendered.attributes, challenge)
 
 
 def _structured(tree: LexborHTMLParser, sku: str) -> Fields:
@@ -77,17 +148,31 @@ def _structured(tree: LexborHTMLParser, sku: str) -> Fields:
     for node in tree.css('script[type="application/ld+json"]'):
         try:
             products.extend(ld_products(json.loads(node.text(deep=True) or "")))
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
     if products:
         for key, value in _ld_fields(pick_ld_product(products, sku)).items():
             out.setdefault(key, value)
+    _wb_seller(tree, out)
     if "title" not in out:
         meta = tree.css_first('meta[property="og:title"]')
         content = meta.attributes.get("content") if meta is not None else None
         if content:
             out["og_title"] = content.strip()
     return out
+
+
+def _wb_seller(tree: LexborHTMLParser, out: Fields) -> None:
+    """Wildberries' seller block: a link to /seller/<id> around the seller's name."""
+    node = tree.css_first(".seller-info__name")
+    if node is None:
+        return
+    link = node.attributes.get("href")
+    parent = node.parent
+    while not link and parent is not None and parent.tag != "section":
+        link = parent.attributes.get("href") if parent.tag == "a" else None
+        parent = parent.parent
+    add_seller(out, node.text(deep=True), None, link)
 
 
 def _h1(tree: LexborHTMLParser) -> str | None:
@@ -98,45 +183,76 @@ def _h1(tree: LexborHTMLParser) -> str | None:
     return text or None
 
 
-def _tables(tree: LexborHTMLParser) -> dict[str, str]:
-    attrs: dict[str, str] = {}
-    for row in tree.css("tr"):
-        cells = [c for c in row.iter() if c.tag in _CELL]
-        if len(cells) == 2:
-            key = " ".join((cells[0].text(deep=True) or "").split()).strip(" :")
-            value = " ".join((cells[1].text(deep=True) or "").split())
-            if key and value:
-                attrs.setdefault(key, value)
-    for dl in tree.css("dl"):
-        terms = [c for c in dl.iter() if c.tag in ("dt", "dd")]
-        for term, desc in zip(terms[::2], terms[1::2], strict=False):
-            if term.tag == "dt" and desc.tag == "dd":
-                key = " ".join((term.text(deep=True) or "").split()).strip(" :")
-                value = " ".join((desc.text(deep=True) or "").split())
-                if key and value:
-                    attrs.setdefault(key, value)
-    return attrs
+@dataclass(slots=True)
+class _Rendered:
+    parts: list[str] = field(default_factory=list)
+    attributes: dict[str, str] = field(default_factory=dict)
+    size: int = 0  # characters in ``parts`` so far
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
 
 
-def _render(node: LexborNode, parts: list[str]) -> None:
-    """innerText-like: blocks on their own lines, inline pieces joined by a space."""
-    for child in node.iter(include_text=True):
-        tag = child.tag
+def _render(root: LexborNode) -> _Rendered:
+    """innerText-like: blocks on their own lines, inline pieces joined by a space.
+
+    Iterative (no recursion, whatever the nesting) and linear: every node is visited once, and
+    a key/value row (``tr`` with two cells, ``dt`` + ``dd``) is read back from the rendered text
+    only when it is short.
+    """
+    out = _Rendered()
+    # (node, None) visits a node; (node, start) closes a block that began at parts[start].
+    stack: list[tuple[LexborNode, tuple[int, int] | None]] = [(root, None)]
+    term: str | None = None  # the last <dt>, waiting for its <dd>
+    while stack:
+        node, opened = stack.pop()
+        tag = node.tag
+        if opened is not None:
+            out.add("\n")
+            if tag == "tr" or tag == "dt" or tag == "dd":
+                text = _segment(out, opened)
+                if text is None:
+                    term = None
+                elif tag == "tr":
+                    cells = [" ".join(c.split()).strip(" :") for c in text.split("\t")]
+                    cells = [c for c in cells if c]
+                    if len(cells) == 2:
+                        out.attributes.setdefault(cells[0], cells[1])
+                elif tag == "dt":
+                    term = " ".join(text.split()).strip(" :") or None
+                elif term:
+                    value = " ".join(text.split())
+                    if value:
+                        out.attributes.setdefault(term, value)
+                    term = None
+            continue
         if tag == "-text":
-            text = child.text_content or ""
+            text = node.text_content or ""
             if text.strip():
-                if parts and parts[-1] and not parts[-1][-1].isspace() and not text[0].isspace():
-                    parts.append(" ")
-                parts.append(text.replace("\n", " "))
+                last = out.parts[-1] if out.parts else ""
+                if last and not last[-1].isspace() and not text[0].isspace():
+                    out.add(" ")
+                out.add(text.replace("\n", " "))
             continue
         if tag == "-comment":
             continue
         if tag in _BLOCK:
-            parts.append("\n")
-            _render(child, parts)
-            parts.append("\n")
+            out.add("\n")
+            stack.append((node, (len(out.parts), out.size)))
         elif tag in _CELL:
-            parts.append("\t")
-            _render(child, parts)
-        else:
-            _render(child, parts)
+            out.add("\t")
+        children = list(node.iter(include_text=True))
+        stack.extend((child, None) for child in reversed(children))
+    return out
+
+
+_MAX_ROW = 400  # characters of a key/value row worth reading back
+
+
+def _segment(out: _Rendered, opened: tuple[int, int]) -> str | None:
+    """The text rendered since ``opened``, if it is short."""
+    index, size = opened
+    if out.size - size > _MAX_ROW:
+        return None
+    return "".join(out.parts[index:])

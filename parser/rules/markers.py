@@ -70,13 +70,19 @@ NO_CARD_LABEL = re.compile(
     r"обычная\s+цена",
     _I,
 )
+# A promo-code price ("30 141 ₽ с промокодом") is not the price; "Ещё −10% по промокоду" is a
+# note without a price of its own.
+PROMO_LABEL = re.compile(r"(?:цена\s+)?(?:по|с)\s+промокод\w*", _I)
+PROMO_NOTE = re.compile(r"(?:ещ[её]\s+)?-\s?\d{1,2}\s?%\s+(?:по|с)\s+промокод\w*", _I)
+# A bare "Цена" / "Цена:" before an amount says nothing about which price it is.
+PRICE_LABEL = re.compile(r"цена:?", _I)
 OLD_LABEL = re.compile(r"вместо|старая\s+цена|зач[её]ркнутая\s+цена", _I)
 DISCOUNT = re.compile(r"-\s?\d{1,2}\s?%")
 PRICE_LINE_REST = re.compile(r"[\s·•|/,:]*")
 
 # Ratings: "4,8", "Рейтинг 4,4", "4,6 / 5", "Рейтинг 4,6 из 5", "4,8 · 68 оценок", "4.9 (107)".
 RATING_LINE = re.compile(
-    r"^(рейтинг(?: товара)?:?\s*)?(?:★\s*)?([0-5](?:[.,]\d{1,2})?)(?!\d)"
+    r"^(рейтинг(?: товара)?:?\s*)?(?:★\s*)?([0-5](?:[.,]\d{1,2})?)(?!\d)(?:\s*★)?"
     r"(\s*(?:/|из)\s*5(?![\d,.]))?(?:\s*[·•|]?\s*(.*))?$",
     _I,
 )
@@ -84,12 +90,12 @@ RATING_LINE = re.compile(
 # with an optional fraction, its "тыс."/"млн" unit; or a bare count (brackets or after a label).
 _SCALED = rf"({NUM}(?:[.,]\d{{1,2}})?)\s*(тыс\.?|млн\.?)?\s*"
 REVIEWS_COUNT = re.compile(
-    rf"^(?:(?:рейтинг\s+)?на основе\s+)?{_SCALED}(?:оцен\w*|отзыв\w*)|^\(({NUM})\)|"
+    rf"^\(?(?:(?:рейтинг\s+)?на основе\s+)?{_SCALED}(?:оцен\w*|отзыв\w*)|^\(({NUM})\)|"
     rf"^(?:оцен\w*|отзыв\w*):\s*({NUM})$",
     _I,
 )
 # A count inside a rating line tail: "68 оценок", "(138)".
-REVIEWS_TAIL = re.compile(rf"^{_SCALED}(?:оцен\w*|отзыв\w*)|^\(({NUM})\)", _I)
+REVIEWS_TAIL = re.compile(rf"^\(?{_SCALED}(?:оцен\w*|отзыв\w*)|^\(({NUM})\)", _I)
 NO_REVIEWS = re.compile(
     r"^(?:нет оценок|нет отзывов|пока нет (?:оценок|отзывов)|оценок пока нет|отзывов пока нет|"
     r"нет оценок и отзывов|ещё нет отзывов|еще нет отзывов|будьте первым)",
@@ -127,13 +133,16 @@ TITLE_NOISE = re.compile(
     _I,
 )
 
+# The challenge itself, never the bare word "captcha": Yandex preloads its SmartCaptcha script
+# (and names it in page chrome) on every healthy Market page.
 BLOCKED = re.compile(
-    r"подтвердите,? что вы не робот|вы не робот|я не робот|captcha|капч|"
+    r"подтвердите,? что вы не робот|вы не робот|я не робот|а не робот|"
+    r"похожи на автоматические|введите символы с картинки|showcaptcha|checkcaptcha|"
     r"доступ (?:ограничен|запрещ[её]н|временно ограничен)|access denied|"
     r"подозрительн\w* (?:активност|трафик)|проверка браузера|проверяем (?:ваш )?браузер|"
     r"too many requests|запросы отправляли вы|пройдите проверку|checking your browser|"
     r"attention required|403 forbidden|request blocked|пожалуйста, подождите|"
-    r"почти готово|запросы отправляете вы|а не робот|проверяем,? что",
+    r"почти готово|запросы отправляете вы|проверяем,? что",
     _I,
 )
 NOT_FOUND = re.compile(

@@ -26,12 +26,15 @@ _TOKENS = re.compile(
             ("W", M.WALLET_LABEL),
             ("N", M.NO_CARD_LABEL),
             ("O", M.OLD_LABEL),
+            ("Q", M.PROMO_NOTE),
+            ("X", M.PROMO_LABEL),
             ("D", M.DISCOUNT),
+            ("L", M.PRICE_LABEL),
         )
     ),
     re.IGNORECASE,
 )
-_TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|пэй|без|вместо|цена|%", re.IGNORECASE)
+_TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|пэй|без|вместо|цена|промокод|%", re.I)
 _DIGIT = re.compile(r"\d")
 _ARTICLE = re.compile(r"^(?:артикул|арт\.|код товара)", re.IGNORECASE)
 _BUY = re.compile(r"^(?:добавить в корзину|в корзину|купить(?: сейчас| в 1 клик)?)$", re.I)
@@ -43,7 +46,8 @@ _ATTR_HEADING = re.compile(
 )
 _ATTR_NOISE = re.compile(r"^(?:перейти к \w+|все характеристики|подробнее|развернуть\b.*)$", re.I)
 _SELLER_HEADING = re.compile(r"^(?:продавец|о продавце|информация о продавце|магазин)$", re.I)
-_SELLER_INLINE = re.compile(r"^продавец:\s*(.{2,80})$", re.IGNORECASE)
+# "Продавец: ИП Иванов"; Market's delivery line "Доставка продавца Фотосклад.ру" names the shop.
+_SELLER_INLINE = re.compile(r"^(?:продавец:|доставка продавца)\s*(.{2,80})$", re.IGNORECASE)
 _SELLER_RATING = re.compile(r"^рейтинг продавца\b", re.IGNORECASE)
 _SELLER_NOISE = re.compile(
     r"^(?:подписаться|перейти в магазин|оригинальные товары|★.*|[0-5][.,]\d.*|рейтинг.*|"
@@ -56,7 +60,9 @@ _BRAND_SPLIT = re.compile(r"^(.{1,40}?) / (.+)$")
 _STOCK_BEFORE = 15
 _STOCK_AFTER = 12
 
-Token = tuple[str, Any]  # ("P", Decimal) | ("W", starts_with_price_word) | ("N"|"O"|"D", None)
+# ("P", Decimal) | ("W"|"N", starts_with_price_word): wallet and no-card labels |
+# ("O"|"D"|"Q"|"X"|"L", None): old-price, discount, promo note, promo-code and bare price labels.
+Token = tuple[str, Any]
 
 
 @dataclass(slots=True)
@@ -82,7 +88,8 @@ class TextResult:
 
     title: str | None = None
     brand: str | None = None
-    seller: str | None = None
+    seller_name: str | None = None
+    seller_id: str | None = None
     current_price: Decimal | None = None
     old_price: Decimal | None = None
     spp_price: Decimal | None = None
@@ -147,8 +154,8 @@ def classify(line: str) -> list[Token] | None:
         kind = m.lastgroup
         if kind == "P":
             tokens.append(("P", to_decimal(m.group("whole"), m.group("frac"))))
-        elif kind == "W":
-            tokens.append(("W", m.group(0).lower().startswith("цена")))
+        elif kind in ("W", "N"):
+            tokens.append((kind, m.group(0).lower().startswith("цена")))
         else:
             tokens.append((kind or "", None))
     if not tokens or (last < len(line) and not M.PRICE_LINE_REST.fullmatch(line, last)):
@@ -182,52 +189,98 @@ def _first_price(tokens: list[Token], start: int = 0) -> int | None:
     return None
 
 
-def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
-    """(current, old, wallet) of one cluster."""
-    wallet_at: tuple[int, int] | None = None
-    lines = cluster.lines
+def _bound_price(
+    lines: list[list[Token]], kind: str, bare_badge: bool = True
+) -> tuple[int, int] | None:
+    """Where the price of the first ``kind`` label is: beside it on its line, else the line
+    below a "Цена …" label, else (``bare_badge``) the line above a bare badge."""
     for li, tokens in enumerate(lines):
-        for k, (kind, value) in enumerate(tokens):
-            if kind != "W" or wallet_at is not None:
+        for k, (token, starts_with_price_word) in enumerate(tokens):
+            if token != kind:
                 continue
             before = _first_price(tokens[:k])
             if before is not None:
-                wallet_at = (li, before)
-                continue
+                return li, before
             after = _first_price(tokens, k + 1)
             if after is not None:
-                wallet_at = (li, after)
-                continue
+                return li, after
             prev_p = _first_price(lines[li - 1]) if li > 0 else None
             next_p = _first_price(lines[li + 1]) if li + 1 < len(lines) else None
-            if prev_p is not None and not value:
-                wallet_at = (li - 1, prev_p)
-            elif next_p is not None:
-                wallet_at = (li + 1, next_p)
-            elif prev_p is not None:
-                wallet_at = (li - 1, prev_p)
+            if not bare_badge:
+                return (li + 1, next_p) if next_p is not None and starts_with_price_word else None
+            if prev_p is not None and not starts_with_price_word:
+                return li - 1, prev_p
+            if next_p is not None:
+                return li + 1, next_p
+            if prev_p is not None:
+                return li - 1, prev_p
+    return None
+
+
+def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """(current, old, wallet) of one cluster."""
+    lines = cluster.lines
+    wallet_at = _bound_price(lines, "W")
+    # A bare "без Ozon Карты" may close a price pair (Ozon) rather than follow its price.
+    no_card_at = _bound_price(lines, "N", bare_badge=False)
+    promo = _promo_prices(lines)
     others: list[Decimal] = []
     explicit_old: Decimal | None = None
     pending_old = False
     wallet: Decimal | None = None
+    no_card: Decimal | None = None
     for li, tokens in enumerate(lines):
         for k, (kind, value) in enumerate(tokens):
             if kind == "O":
                 pending_old = True
             elif kind == "P":
+                if (li, k) in promo:
+                    continue
                 if wallet_at == (li, k):
                     wallet = value
+                elif no_card_at == (li, k) and not pending_old:
+                    no_card = value
                 elif pending_old:
                     explicit_old, pending_old = value, False
                 elif not others or others[-1] != value:
                     others.append(value)
-    current = others[0] if others else None
+    # A price labelled "без карты" is the price without the card, wherever it stands.
+    current = no_card if no_card is not None else (others[0] if others else None)
     old = explicit_old
     if old is None and current is not None:
-        old = next((v for v in others[1:] if v > current), None)
+        old = next((v for v in others if v > current), None)
     if old is not None and current is not None and old <= current:
         old = None
     return current, old, wallet
+
+
+def _promo_prices(lines: list[list[Token]]) -> set[tuple[int, int]]:
+    """Positions of promo-code prices: beside their label, or the line above a bare label."""
+    found: set[tuple[int, int]] = set()
+    for li, tokens in enumerate(lines):
+        for k, (kind, _) in enumerate(tokens):
+            if kind != "X":
+                continue
+            prices = [j for j, (other, _) in enumerate(tokens) if other == "P"]
+            if prices:
+                found.add((li, min(prices, key=lambda j: abs(j - k))))
+            elif li > 0 and (prev := _first_price(lines[li - 1])) is not None:
+                found.add((li - 1, prev))
+            elif li + 1 < len(lines) and (nxt := _first_price(lines[li + 1])) is not None:
+                found.add((li + 1, nxt))
+    return found
+
+
+def _wb_unlabelled(
+    cluster: Cluster, read: tuple[Decimal | None, Decimal | None, Decimal | None]
+) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """Wildberries' price block without its wallet caption reads wallet price, final price and
+    crossed-out price, in that order: three rising prices are (wallet, price, old)."""
+    prices = [v for line in cluster.lines for kind, v in line if kind == "P"]
+    distinct = list(dict.fromkeys(prices))
+    if len(prices) == 3 and len(distinct) == 3 and distinct[0] < distinct[1] < distinct[2]:
+        return distinct[1], distinct[2], distinct[0]
+    return read
 
 
 def choose_cluster(clusters: list[Cluster]) -> Cluster | None:
@@ -428,6 +481,10 @@ def parse_text(lines: list[str], marketplace: str) -> TextResult:
     if cluster is not None:
         result.has_cluster = True
         result.current_price, result.old_price, result.spp_price = read_cluster(cluster)
+        if marketplace == "wildberries" and not cluster.has_wallet:
+            result.current_price, result.old_price, result.spp_price = _wb_unlabelled(
+                cluster, (result.current_price, result.old_price, result.spp_price)
+            )
     anchor = find_rating(main)
     if anchor is not None:
         result.has_anchor = True
@@ -449,5 +506,5 @@ def parse_text(lines: list[str], marketplace: str) -> TextResult:
             result.in_stock = True
     result.attributes = find_attributes(main)
     result.brand = result.brand or result.attributes.get("Бренд")
-    result.seller = find_seller(main)
+    result.seller_name = find_seller(main)
     return result

@@ -39,6 +39,9 @@ def load_json(text: str) -> Any | None:
         return json.loads(stripped)
     except ValueError:
         return None
+    except RecursionError:
+        # The C decoder stops at the interpreter's recursion limit: a hostile or broken payload.
+        raise ParseError(ParseErrorCode.UNPARSEABLE, "the JSON is nested too deeply") from None
 
 
 def _walk(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
@@ -62,10 +65,44 @@ def _state(value: Any) -> dict[str, Any]:
     if isinstance(value, str) and value[:1] == "{":
         try:
             decoded = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
         return decoded if isinstance(decoded, dict) else {}
     return {}
+
+
+# --- sellers ------------------------------------------------------------------------------
+
+# Seller pages: ozon.ru/seller/<slug>-<id>/ or /seller/<id>/, market.yandex.ru/business--<slug>/<id>
+# or /shop--<slug>/<id>, wildberries.ru/seller/<id>.
+_SELLER_LINK = re.compile(r"/(?:seller|business--[^/]*|shop--[^/]*)/(?:[^/?#]*-)?(\d+)(?:[/?#]|$)")
+_MAX_SELLER_NAME = 200
+
+
+def seller_id_value(value: Any) -> str | None:
+    """A marketplace's seller id: a positive integer or a string of digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 20:
+        return value.strip()
+    return None
+
+
+def add_seller(out: Fields, name: Any, ident: Any = None, link: Any = None) -> None:
+    """Fill ``seller_name`` / ``seller_id`` from what a payload says, unless already known."""
+    if "seller_name" not in out and isinstance(name, str):
+        name = " ".join(name.split())
+        if name and len(name) <= _MAX_SELLER_NAME:
+            out["seller_name"] = name
+    if "seller_id" not in out:
+        found = seller_id_value(ident)
+        if found is None and isinstance(link, str):
+            m = _SELLER_LINK.search(link)
+            found = m.group(1) if m else None
+        if found is not None:
+            out["seller_id"] = found
 
 
 # --- Ozon ---------------------------------------------------------------------------------
@@ -129,12 +166,10 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     elif available is True or current is not None or "webAddToCart" in widgets:
         out["in_stock"] = True
     _ozon_score(widgets, out)
-    seller = widgets.get("webCurrentSeller", {}).get("name")
     sticky_seller = sticky.get("seller")
-    if not seller and isinstance(sticky_seller, dict):
-        seller = sticky_seller.get("name")
-    if isinstance(seller, str) and seller.strip():
-        out["seller"] = seller.strip()
+    for seller in (widgets.get("webCurrentSeller"), sticky_seller):
+        if isinstance(seller, dict):
+            add_seller(out, seller.get("name"), seller.get("id"), seller.get("link"))
     brand = widgets.get("webBrand", {}).get("name")
     if not brand and doc is not None:
         tracking = _state(doc.get("layoutTrackingInfo"))
@@ -144,7 +179,35 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     attrs = _ozon_characteristics(widgets.get("webCharacteristics", {}))
     if attrs:
         out["card_attributes"] = attrs
+    if doc is not None:
+        _ozon_seo(doc, out)
     return out
+
+
+def _ozon_seo(doc: dict[str, Any], out: Fields) -> None:
+    """Fill what the widgets leave out from ``seo.script``: the page's ld+json Product as a
+    string (e.g. the rating when no review widget was rendered)."""
+    seo = doc.get("seo")
+    scripts = seo.get("script") if isinstance(seo, dict) else None
+    if not isinstance(scripts, list):
+        return
+    for script in scripts:
+        text = script.get("innerHTML") if isinstance(script, dict) else None
+        data = _state(text)
+        # Some page versions leave out "@type": a bare object with offers or a rating.
+        products = ld_products(data) or (
+            [data] if {"offers", "aggregateRating"} & set(data) else []
+        )
+        if not products:
+            continue
+        fields = parse_ld_product(products[0])
+        if "current_price" in out:  # the widgets' prices and stock are the page's
+            for key in ("current_price", "in_stock"):
+                fields.pop(key, None)
+        for key, value in fields.items():
+            if key not in out and value is not None:
+                out[key] = value
+        return
 
 
 def _ozon_score(widgets: dict[str, dict[str, Any]], out: Fields) -> None:
@@ -220,14 +283,15 @@ def parse_wb_product(product: dict[str, Any]) -> Fields:
     name = product.get("name") or product.get("imt_name")
     if isinstance(name, str) and name.strip():
         out["title"] = name.strip()
-    for key, target in (("brand", "brand"), ("supplier", "seller")):
-        value = product.get(key)
-        if isinstance(value, str) and value.strip():
-            out[target] = value.strip()
-    if "brand" not in out:
-        selling = product.get("selling")
-        if isinstance(selling, dict) and isinstance(selling.get("brand_name"), str):
-            out["brand"] = selling["brand_name"]
+    brand = product.get("brand")
+    if isinstance(brand, str) and brand.strip():
+        out["brand"] = brand.strip()
+    # card.json (basket hosts) names the seller only by id, under "selling".
+    selling = product.get("selling")
+    selling = selling if isinstance(selling, dict) else {}
+    if "brand" not in out and isinstance(selling.get("brand_name"), str):
+        out["brand"] = selling["brand_name"]
+    add_seller(out, product.get("supplier"), product.get("supplierId", selling.get("supplier_id")))
     sizes = [s for s in product.get("sizes") or [] if isinstance(s, dict)]
     quantity = _wb_quantity(product, sizes)
     current, old = _wb_prices(product, sizes)
@@ -326,8 +390,8 @@ def parse_ld_product(product: dict[str, Any]) -> Fields:
         elif "instock" in availability or "limited" in availability or current is not None:
             out["in_stock"] = True
         seller = offers.get("seller")
-        if isinstance(seller, dict) and isinstance(seller.get("name"), str):
-            out["seller"] = seller["name"]
+        if isinstance(seller, dict):
+            add_seller(out, seller.get("name"), None, seller.get("url"))
     rating = product.get("aggregateRating")
     if isinstance(rating, dict):
         count = rating.get("reviewCount", rating.get("ratingCount"))

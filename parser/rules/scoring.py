@@ -26,6 +26,7 @@ Parser = Callable[[str, str, str], ParsedCard]
 @dataclass(slots=True)
 class Mismatch:
     sample_id: str
+    marketplace: str
     field: str
     expected: Any
     got: Any
@@ -113,12 +114,18 @@ def score_samples(samples: Iterable[dict[str, Any]], parse: Parser) -> Score:
             score.add(marketplace, name, ok)
             if not ok:
                 shown = got if card is not None else "<ParseError>"
-                score.mismatches.append(Mismatch(sample["id"], name, expected[name], shown))
+                score.mismatches.append(
+                    Mismatch(sample["id"], marketplace, name, expected[name], shown)
+                )
     return score
 
 
-def report(score: Score, verbose: bool = False) -> list[str]:
-    """Printable lines; the overall figure is always the last line."""
+def report(score: Score, verbose: bool = False, show_misses: bool = False) -> list[str]:
+    """Printable lines; the overall figure is always the last line.
+
+    ``verbose`` lists parse errors and every mismatch in sample order; ``show_misses`` groups
+    the mismatches by marketplace and field.
+    """
     lines = [f"samples: {score.samples}"]
     lines.append("per marketplace:")
     for name, (ok, total) in sorted(score.by_marketplace.items()):
@@ -138,5 +145,24 @@ def report(score: Score, verbose: bool = False) -> list[str]:
             f"  {m.sample_id:<24} {m.field:<15} expected={m.expected!r} got={m.got!r}"
             for m in score.mismatches
         )
+    if show_misses:
+        lines.extend(_misses(score))
     lines.append(f"overall: {score.accuracy:.4f} ({score.correct}/{score.total} fields)")
+    return lines
+
+
+def _misses(score: Score) -> list[str]:
+    grouped: dict[str, dict[str, list[Mismatch]]] = defaultdict(lambda: defaultdict(list))
+    for miss in score.mismatches:
+        grouped[miss.marketplace][miss.field].append(miss)
+    lines = [f"misses: {len(score.mismatches)}"]
+    for marketplace in sorted(grouped):
+        by_field = grouped[marketplace]
+        lines.append(f"  {marketplace}: {sum(len(m) for m in by_field.values())}")
+        for name in SCORED_FIELDS:
+            for miss in by_field.get(name, []):
+                lines.append(
+                    f"    {name:<15} {miss.sample_id:<28} "
+                    f"expected={miss.expected!r} got={miss.got!r}"
+                )
     return lines

@@ -24,7 +24,8 @@ _REPLACEMENTS: tuple[tuple[str, str], ...] = (
     ("\u0401", "Е"),
 )
 _MULTI_SPACE = re.compile(r" {2,}")
-_TAB_SPACES = re.compile(r" *\t[\t ]*")
+# Applied after runs of spaces are collapsed, so a long run of spaces cannot make it quadratic.
+_TAB_SPACES = re.compile(r" ?\t[\t ]*")
 
 # A number with optional thousands groups (already normalised to plain spaces) and kopecks.
 NUM = r"\d{1,3}(?: \d{3})+|\d+"
@@ -34,6 +35,8 @@ PRICE_RE = re.compile(
 )
 _COUNT_NUM = re.compile(NUM)
 TWO_PLACES = Decimal("0.01")
+# A price string in a payload is short ("1 245 ₽", "от 2 790,50 руб."); longer text is not one.
+_MAX_MONEY_TEXT = 100
 
 
 def normalise(raw: str) -> str:
@@ -43,13 +46,19 @@ def normalise(raw: str) -> str:
         # str.replace is a C loop; checking first keeps clean texts cheap.
         if old in text:
             text = text.replace(old, new)
-    text = _TAB_SPACES.sub("\t", text)
-    return _MULTI_SPACE.sub(" ", text)
+    text = _MULTI_SPACE.sub(" ", text)
+    return _TAB_SPACES.sub("\t", text) if "\t" in text else text
+
+
+# Lines that only separate inline items ("4,9 / · / 2 419 отзывов" on Market) carry nothing.
+_SEPARATOR_LINES = frozenset(("·", "•", "|", "/", "—", "–", "-"))
 
 
 def split_lines(text: str) -> list[str]:
-    """Non-empty stripped lines of a normalised text."""
-    return [s for s in (ln.strip(" \t") for ln in text.split("\n")) if s]
+    """Non-empty stripped lines of a normalised text, separator-only lines left out."""
+    return [
+        s for s in (ln.strip(" \t") for ln in text.split("\n")) if s and s not in _SEPARATOR_LINES
+    ]
 
 
 def to_int(digits: str) -> int:
@@ -71,7 +80,7 @@ def money(value: object) -> Decimal | None:
         amount = Decimal(str(value))
     else:
         text = normalise(str(value)).strip()
-        if not text:
+        if not text or len(text) > _MAX_MONEY_TEXT:
             return None
         amount = Price.fromstring(text).amount
     if amount is None or amount <= 0:

@@ -102,7 +102,7 @@ def test_it_reads_the_title_and_seller_of_the_ozon_sticky_header() -> None:
         "webPrice-3121879-default-1": json.dumps({"price": "5 433 ₽", "isAvailable": True}),
     }
     card = parse_rules(json.dumps({"widgetStates": states}), "ozon", "1")
-    assert (card.title, card.seller, card.current_price) == (
+    assert (card.title, card.seller_name, card.current_price) == (
         "Крем для лица",
         "Магазин Леонова",
         5433,

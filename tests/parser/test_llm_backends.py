@@ -430,7 +430,7 @@ def test_merge_prefers_valid_llm_values_and_fills_gaps_from_rules() -> None:
         old_price=Decimal("900"),  # contradicts the LLM price: dropped, not mixed in
         rating=Decimal("4.8"),
         reviews_count=10,
-        seller="ИП Иванов",
+        seller_name="ИП Иванов",
         found=frozenset({"title", "current_price", "old_price", "rating", "reviews_count"}),
     )
     llm = validate_answer({"current_price": 1350, "rating": 9, "sales_count": 7})
@@ -442,7 +442,7 @@ def test_merge_prefers_valid_llm_values_and_fills_gaps_from_rules() -> None:
     assert card.sales_count == 7
     assert card.title == "Плед"
     assert card.old_price is None
-    assert card.seller == "ИП Иванов"
+    assert card.seller_name == "ИП Иванов"
     assert card.backend == "solve"
     assert merged.sources == {
         "title": "rules",

@@ -83,7 +83,7 @@ def test_it_reads_a_wildberries_card() -> None:
     assert card.stock_quantity == 3
     assert card.card_attributes["Диаметр"] == "28 см"
     assert card.brand == "Tefal"
-    assert card.seller == 'ООО "Посуда Плюс"'
+    assert card.seller_name == 'ООО "Посуда Плюс"'
     assert {"title", "current_price", "old_price", "spp_price", "rating"} <= card.found
 
 
@@ -213,7 +213,7 @@ def test_it_reads_a_wildberries_card_api_v1_response() -> None:
     assert card.stock_quantity == 115
     assert card.in_stock is True
     assert (card.rating, card.reviews_count) == (Decimal("4.9"), 50187)
-    assert (card.brand, card.seller) == ("Kugoo", "Kids Planet")
+    assert (card.brand, card.seller_name) == ("Kugoo", "Kids Planet")
 
 
 def test_it_reads_a_wildberries_card_api_v2_size_price() -> None:
@@ -310,7 +310,7 @@ def test_it_reads_ozon_widget_states_with_json_string_values() -> None:
     assert card.title == "Зубная щетка Oral-B Pro 3"
     assert (card.spp_price, card.current_price, card.old_price) == (4414, 4949, 5999)
     assert (card.rating, card.reviews_count) == (Decimal("4.8"), 2508)
-    assert card.seller == "ИП Смирнова"
+    assert card.seller_name == "ИП Смирнова"
     assert card.in_stock is True
 
 

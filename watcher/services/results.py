@@ -302,6 +302,7 @@ def record_observation(
     observation = card.as_observation()
     observation["card_title"] = (observation["card_title"] or "")[:500]
     observation["card_description"] = observation["card_description"] or ""
+    observation["seller_name"] = (observation["seller_name"] or "")[:200] or None
     values = {
         **observation,
         "sku": task.sku,
