@@ -301,9 +301,10 @@ def check(price_history_id: int, now: dt.datetime | None = None) -> list[Alert]:
     ours = observation.competitor_id is None
     cutoff = now - dt.timedelta(seconds=settings.WATCHER_ALERT_REFERENCE_MAX_AGE)
     latest = _latest_valid(observation, cutoff, all_competitors=ours)
-    previous_any = None
+    previous_any: Reading | None = None
     if any(rule.kind == AlertKind.BACK_IN_STOCK for rule in rules):
-        previous_any = (
+        # Back in stock compares with the previous observation, with or without a price.
+        values = (
             PriceHistory.objects.filter(
                 subscription_id=observation.subscription_id,
                 competitor_id=observation.competitor_id,
@@ -315,7 +316,7 @@ def check(price_history_id: int, now: dt.datetime | None = None) -> list[Alert]:
             .values(*READING_FIELDS)
             .first()
         )
-        previous_any = Reading(**previous_any) if previous_any else None
+        previous_any = Reading(**values) if values else None
 
     own_key = pair_key(observation.subscription_id, observation.competitor_id)
     findings: list[tuple[AlertRule, str, int | None, Finding]] = []

@@ -181,7 +181,28 @@ def plan(
     alert: Alert | None = None,
 ) -> list[Delivery]:
     """Record one delivery per channel and recipient and send them after commit."""
-    rows = [
+    targets = [
+        (channel, recipient)
+        for channel in channels
+        if channel.is_active
+        for recipient in _recipients(channel, emails)
+    ]
+    return deliver(targets, event=event, subject=subject, body=body, payload=payload, alert=alert)
+
+
+def deliver(
+    targets: list[tuple[NotificationChannel, str]],
+    *,
+    event: str,
+    subject: str,
+    body: str,
+    payload: dict[str, Any],
+    alert: Alert | None = None,
+) -> list[Delivery]:
+    """Record one delivery per (channel, recipient) and send them after commit."""
+    if not targets:
+        return []
+    rows = Delivery.objects.bulk_create(
         Delivery(
             channel=channel,
             kind=channel.kind,
@@ -192,17 +213,10 @@ def plan(
             payload=payload,
             alert=alert,
         )
-        for channel in channels
-        if channel.is_active
-        for recipient in _recipients(channel, emails)
-    ]
-    if not rows:
-        return []
-    with transaction.atomic():
-        for row in rows:
-            row.save()
-        ids = [row.pk for row in rows]
-        transaction.on_commit(lambda: _enqueue(ids))
+        for channel, recipient in targets
+    )
+    ids = [row.pk for row in rows]
+    transaction.on_commit(lambda: _enqueue(ids))
     return rows
 
 
@@ -311,20 +325,16 @@ def send_digests(now: dt.datetime | None = None) -> int:
         for (channel_id, recipient), unsorted in by_target.items():
             alerts = sorted(unsorted, key=_gap)
             subject, body = digest_message(alerts)
-            channel = channels[channel_id]
             payload = {"event": "digest", "alerts": [alert_payload(a) for a in alerts]}
-            rows = plan(
-                [channel],
-                emails=[recipient],
-                event="digest",
-                subject=subject,
-                body=body,
-                payload=payload,
+            count += len(
+                deliver(
+                    [(channels[channel_id], recipient)],
+                    event="digest",
+                    subject=subject,
+                    body=body,
+                    payload=payload,
+                )
             )
-            if channel.kind != ChannelKind.EMAIL:
-                # A chat or a webhook has one recipient however many addresses share it.
-                rows = rows[:1]
-            count += len(rows)
         Alert.objects.filter(pk__in=[alert.pk for alert in ready]).update(in_digest=False)
     return count
 

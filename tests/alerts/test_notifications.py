@@ -275,3 +275,27 @@ def test_the_admin_sends_a_test_message_per_channel(
     assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
     listing = admin_client.get(reverse("admin:alerts_delivery_changelist")).content.decode()
     assert "test" in listing and TOKEN not in listing and SECRET not in listing
+
+
+def test_a_digest_to_an_e_mail_channel_with_addresses_writes_to_each_once(
+    no_default_rules, clock, sent, email_backend
+) -> None:
+    now = timezone.localtime()
+    dumping = rule(
+        quiet_from=(now - dt.timedelta(hours=1)).time(),
+        quiet_to=(now + dt.timedelta(hours=1)).time(),
+    )
+    dumping.channels.add(
+        NotificationChannel.objects.create(
+            name="desk", kind="email", target="a@example.com, b@example.com"
+        )
+    )
+    for _ in range(2):
+        competitor = CompetitorFactory()
+        observe(clock, competitor.subscription, price=1000)
+        with sent():
+            engine.check(observe(clock, competitor.subscription, competitor, price=700).pk)
+    with sent():
+        assert notifications.send_digests(now + dt.timedelta(hours=2)) == 2
+    assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "b@example.com"]
+    assert all(m.body.count("700.00") == 2 for m in mail.outbox)
