@@ -299,3 +299,34 @@ def test_a_digest_to_an_e_mail_channel_with_addresses_writes_to_each_once(
         assert notifications.send_digests(now + dt.timedelta(hours=2)) == 2
     assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "b@example.com"]
     assert all(m.body.count("700.00") == 2 for m in mail.outbox)
+
+
+def test_an_agents_panic_through_the_api_and_going_offline_reach_the_channels(
+    make_agent, sent, webhook, settings
+) -> None:
+    from watcher.services.agents import mark_offline_agents
+
+    NotificationChannel.objects.create(
+        name="hook", kind="webhook", target=webhook.url, secret=SECRET, agent_events=True
+    )
+    handle = make_agent("agent-9")
+    with sent():
+        response = handle.client.post(
+            "/api/v1/watcher/agents/panic",
+            {"reason": "captcha", "details": {"ip": "10.0.0.5"}},
+            format="json",
+        )
+    assert response.status_code == 200
+    [panic] = webhook.received
+    assert panic.json()["event"] == "watcher_agent_panic"
+    assert panic.json()["name"] == "agent-9" and panic.json()["reason"] == "captcha"
+    type(handle.agent).objects.filter(pk=handle.agent.pk).update(
+        last_heartbeat=timezone.now() - dt.timedelta(hours=1)
+    )
+    with sent():
+        assert mark_offline_agents() == [handle.id]
+    assert [r.json()["event"] for r in webhook.received] == [
+        "watcher_agent_panic",
+        "watcher_agent_offline",
+    ]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
