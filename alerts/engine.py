@@ -48,6 +48,18 @@ CONFIRM_TOLERANCE = Decimal("0.10")
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
 
+# What a check may change on a standing alert.
+FIGURE_FIELDS = (
+    "price_level",
+    "our_price",
+    "their_price",
+    "difference_rub",
+    "difference_pct",
+    "our_observation",
+    "their_observation",
+    "suspicious",
+    "details",
+)
 READING_FIELDS = (
     "id",
     "competitor_id",
@@ -343,6 +355,8 @@ def check(price_history_id: int, now: dt.datetime | None = None) -> list[Alert]:
     streaks = _streaks([r for r, _, _, f in findings if r.consecutive > 1], keys)
 
     opened: list[Alert] = []
+    changed: list[Alert] = []
+    ended: list[Alert] = []
     with transaction.atomic():
         for rule, key, competitor_id, finding in findings:
             entry = standings[(rule.pk, key)]
@@ -350,14 +364,15 @@ def check(price_history_id: int, now: dt.datetime | None = None) -> list[Alert]:
                 if rule.consecutive > 1 and (rule.pk, key) in streaks:
                     RuleStreak.objects.filter(rule=rule, pair_key=key).delete()
                 if entry.active is not None:
-                    resolve(entry.active, now)
+                    ended.append(entry.active)
                 continue
             if not finding.trusted:
                 continue  # a suspicious price waits for the next observation to confirm it
             if rule.consecutive > 1 and not _count_hit(rule, key, reading.id, streaks):
                 continue
             if entry.active is not None:
-                _update(entry.active, finding.figures, now)
+                if _refigure(entry.active, finding.figures, now):
+                    changed.append(entry.active)
             elif cooled_down(rule, entry, now):
                 alert = open_alert(
                     rule,
@@ -372,6 +387,13 @@ def check(price_history_id: int, now: dt.datetime | None = None) -> list[Alert]:
                 )
                 if alert is not None:
                     opened.append(alert)
+        # Every standing alert of this check in one statement each, whatever their number.
+        if changed:
+            Alert.objects.bulk_update(changed, [*FIGURE_FIELDS, "updated_at"])
+        if ended:
+            Alert.objects.filter(pk__in=[a.pk for a in ended], status__in=ACTIVE_STATUSES).update(
+                status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now
+            )
     if opened:
         from alerts import notifications
 
@@ -408,14 +430,22 @@ def _count_hit(
     return streak.hits >= rule.consecutive
 
 
-def _update(alert: Alert, figures: dict[str, Any], now: dt.datetime) -> None:
+def _refigure(alert: Alert, figures: dict[str, Any], now: dt.datetime) -> bool:
+    """Set new figures on a standing alert (not saved); whether any changed."""
     changed = {name: value for name, value in figures.items() if getattr(alert, name) != value}
-    if not changed:
-        return
-    changed["updated_at"] = now
-    Alert.objects.filter(pk=alert.pk, status__in=ACTIVE_STATUSES).update(**changed)
     for name, value in changed.items():
         setattr(alert, name, value)
+    if changed:
+        alert.updated_at = now
+    return bool(changed)
+
+
+def _update(alert: Alert, figures: dict[str, Any], now: dt.datetime) -> None:
+    if _refigure(alert, figures, now):
+        fields = [Alert._meta.get_field(name).attname for name in FIGURE_FIELDS]
+        Alert.objects.filter(pk=alert.pk, status__in=ACTIVE_STATUSES).update(
+            **{name: getattr(alert, name) for name in (*fields, "updated_at")}
+        )
 
 
 def cooled_down(rule: AlertRule, entry: Standing, now: dt.datetime) -> bool:

@@ -316,3 +316,53 @@ def test_a_check_costs_the_same_few_queries_however_many_competitors(
     # the write block's savepoint (the test runs inside a transaction)
     with django_assert_max_num_queries(8):
         assert engine.check(ours.pk) == []
+
+
+@pytest.mark.parametrize("competitors", [2, 30])
+def test_standing_alerts_are_updated_and_resolved_in_a_statement_each(
+    no_default_rules, clock, django_assert_max_num_queries, competitors
+) -> None:
+    subscription = SubscriptionFactory()
+    rule()
+    rivals = [CompetitorFactory(subscription=subscription) for _ in range(competitors)]
+    for rival in rivals:
+        observe(clock, subscription, rival, price=800)
+    engine.check(observe(clock, subscription, price=1000).pk)
+    assert len(open_alerts()) == competitors
+    # our price moves: every alert's figures change
+    ours = observe(clock, subscription, price=1100)
+    # the observation, rules, latest prices, standing alerts, savepoint, update, release
+    with django_assert_max_num_queries(7):
+        assert engine.check(ours.pk) == []
+    assert {a.our_price for a in open_alerts()} == {1100}
+    assert {a.our_observation_id for a in open_alerts()} == {ours.pk}
+    # our price falls to theirs: every alert resolves
+    level = observe(clock, subscription, price=800)
+    with django_assert_max_num_queries(7):
+        engine.check(level.pk)
+    assert open_alerts() == []
+    assert Alert.objects.filter(status=AlertStatus.RESOLVED).count() == competitors
+
+
+def test_a_check_racing_another_to_open_the_same_alert_updates_that_one(pair, clock) -> None:
+    subscription, competitor = pair
+    dumping = rule()
+    observe(clock, subscription, price=1000)
+    [first] = engine.check(observe(clock, subscription, competitor, price=900).pk)
+    later = observe(clock, subscription, competitor, price=850)
+    # what a concurrent check would do, having read the standing alerts before the first commit
+    again = engine.open_alert(
+        dumping,
+        first.pair_key,
+        marketplace=subscription.marketplace,
+        brand=subscription.brand,
+        subscription_id=subscription.pk,
+        competitor_id=competitor.pk,
+        figures={"their_price": Decimal(850), "their_observation_id": later.pk},
+        entry=engine.Standing(),
+        now=timezone.now(),
+    )
+    assert again is None
+    [only] = open_alerts()
+    assert only.pk == first.pk and only.their_price == 850
+    assert only.their_observation_id == later.pk
