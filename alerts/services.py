@@ -1,18 +1,24 @@
-"""The alert engine and the notification service (log-only until channels are configured)."""
+"""The two entry points the watcher calls: the engine's hook and the notification service."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-log = logging.getLogger("watcher.notifications")
 
 
 def check_observation(price_history_id: int) -> None:
-    """Check alert rules against one new observation. Rules arrive with the alerts issue."""
-    return None
+    """Check the alert rules against a stored observation, in a Celery worker.
+
+    The result handler calls this after commit; the check runs in a worker so that the agent's
+    request never waits on it.
+    """
+    from alerts.tasks import check_observation_task
+
+    check_observation_task.delay(price_history_id)
 
 
 def notify(event: str, payload: dict[str, Any]) -> None:
-    """Tell admins about an event (``watcher_agent_panic``, ``watcher_agent_offline``, …)."""
-    log.warning("notification", extra={"event": event, "payload": payload})
+    """Tell admins about an event (``watcher_agent_panic``, ``watcher_agent_offline``, …)
+    through the channels that take agent events; the messages go out from a worker."""
+    from alerts.notifications import notify_event
+
+    notify_event(event, payload)

@@ -314,3 +314,18 @@ LOGGING = {
         "uvicorn.error": {"level": "WARNING"},
     },
 }
+
+# --- Alerts (the alerts app) ------------------------------------------------------------------
+# A reference price older than this (seconds; default two days) is not compared with.
+WATCHER_ALERT_REFERENCE_MAX_AGE = env.int("WATCHER_ALERT_REFERENCE_MAX_AGE", default=2 * 86400)
+# The admin's address as recipients reach it, for the links in messages.
+WATCHER_ADMIN_URL = env.str("WATCHER_ADMIN_URL", default="http://localhost:8000")
+# Telegram's bot API (a channel's own token wins over this one).
+WATCHER_TELEGRAM_API_URL = env.str("WATCHER_TELEGRAM_API_URL", default="https://api.telegram.org")
+WATCHER_TELEGRAM_BOT_TOKEN = env.str("WATCHER_TELEGRAM_BOT_TOKEN", default="")
+# E-mail: EMAIL_URL as django-environ reads it (smtp+tls://user:password@host:587); the console
+# by default.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="watcher@localhost")
+# httpx logs every request's URL at INFO, and a Telegram bot token is part of the URL.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}

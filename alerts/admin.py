@@ -1,0 +1,266 @@
+"""Operators' screens for alerts, their rules, the notification channels and the deliveries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from alerts import engine, notifications
+from alerts.models import (
+    ACTIVE_STATUSES,
+    Alert,
+    AlertRule,
+    Delivery,
+    NotificationChannel,
+)
+from watcher.models import product_url
+
+
+def _product_links(marketplace: str, sku: str | None) -> SafeString | str:
+    """The product page on the marketplace and its price history here."""
+    if not sku or not marketplace:
+        return "—"
+    history = reverse("admin:watcher_pricehistory_changelist") + "?" + urlencode({"q": sku})
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener">{}</a> · <a href="{}">{}</a>',
+        product_url(marketplace, sku),
+        sku,
+        history,
+        gettext("history"),
+    )
+
+
+class MuteForm(ActionForm):
+    days = forms.IntegerField(
+        label=_("days to mute"), min_value=1, max_value=365, initial=7, required=False
+    )
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = (
+        "opened_at", "kind", "status", "marketplace", "brand", "our_sku", "competitor_sku",
+        "price_level", "our_price", "their_price", "difference_rub", "difference_pct",
+        "suspicious", "muted", "rule",
+    )  # fmt: skip
+    list_filter = ("status", "kind", "marketplace", "brand", "rule", "suspicious")
+    list_select_related = ("rule", "subscription", "competitor__subscription")
+    search_fields = ("subscription__sku", "competitor__competitor_sku", "brand")
+    date_hierarchy = "opened_at"
+    action_form = MuteForm
+    actions = ("acknowledge", "resolve", "mute")
+    readonly_fields = (
+        "rule", "kind", "status", "marketplace", "brand", "our_sku", "competitor_sku",
+        "price_level", "our_price", "their_price", "difference_rub", "difference_pct",
+        "our_observation", "their_observation", "suspicious", "details", "opened_at",
+        "updated_at", "resolved_at", "acknowledged_by", "acknowledged_at", "muted_until",
+        "in_digest",
+    )  # fmt: skip
+    fields = readonly_fields
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description=_("our SKU"), ordering="subscription__sku")
+    def our_sku(self, alert: Alert) -> SafeString | str:
+        return _product_links(
+            alert.marketplace, alert.subscription.sku if alert.subscription else None
+        )
+
+    @admin.display(description=_("competitor"), ordering="competitor__competitor_sku")
+    def competitor_sku(self, alert: Alert) -> SafeString | str:
+        return _product_links(
+            alert.marketplace, alert.competitor.competitor_sku if alert.competitor else None
+        )
+
+    @admin.display(description=_("muted"), boolean=True)
+    def muted(self, alert: Alert) -> bool:
+        return alert.is_muted()
+
+    @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        count = sum(engine.acknowledge(alert, request.user) for alert in queryset)
+        self.message_user(
+            request, ngettext("%d alert acknowledged.", "%d alerts acknowledged.", count) % count
+        )
+
+    @admin.action(description=_("Resolve selected alerts"), permissions=["change"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        now = timezone.now()
+        count = sum(
+            engine.resolve(alert, now) for alert in queryset.filter(status__in=ACTIVE_STATUSES)
+        )
+        self.message_user(
+            request, ngettext("%d alert resolved.", "%d alerts resolved.", count) % count
+        )
+
+    @admin.action(description=_("Mute selected alerts for N days"), permissions=["change"])
+    def mute(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        try:
+            days = MuteForm.base_fields["days"].clean(request.POST.get("days"))
+        except ValidationError:
+            days = None
+        if not days:
+            self.message_user(request, gettext("Say for how many days."), messages.ERROR)
+            return
+        count = engine.mute(queryset, days)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d alert muted for %(days)d days.",
+                "%(count)d alerts muted for %(days)d days.",
+                count,
+            )
+            % {"count": count, "days": days},
+        )
+
+
+class AlertRuleForm(ModelForm):
+    class Meta:
+        model = AlertRule
+        fields = (
+            "kind", "name", "is_active", "threshold_pct", "threshold_rub", "rating_threshold",
+            "nights", "deadline", "price_level", "consecutive", "cooldown_hours", "marketplace",
+            "brand", "subscription", "recipient_users", "recipient_groups", "channels",
+            "quiet_from", "quiet_to",
+        )  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("kind") == "rating_below" and data.get("rating_threshold") is None:
+            self.add_error("rating_threshold", gettext("A rating rule needs a rating threshold."))
+        if (data.get("quiet_from") is None) != (data.get("quiet_to") is None):
+            self.add_error("quiet_to", gettext("Quiet hours need both a start and an end."))
+        return data
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    form = AlertRuleForm
+    list_display = (
+        "name", "kind", "threshold_pct", "threshold_rub", "price_level", "consecutive",
+        "marketplace", "brand", "subscription", "cooldown_hours", "is_active",
+    )  # fmt: skip
+    list_filter = ("kind", "is_active", "price_level", "marketplace")
+    list_editable = ("is_active",)
+    list_select_related = ("subscription",)
+    search_fields = ("name", "brand")
+    autocomplete_fields = ("subscription",)
+    filter_horizontal = ("recipient_users", "recipient_groups", "channels")
+    fieldsets = (
+        (None, {"fields": ("kind", "name", "is_active")}),
+        (
+            _("Condition"),
+            {
+                "fields": (
+                    "threshold_pct",
+                    "threshold_rub",
+                    "rating_threshold",
+                    "nights",
+                    "deadline",
+                    "price_level",
+                    "consecutive",
+                    "cooldown_hours",
+                )
+            },
+        ),
+        (_("Applies to"), {"fields": ("marketplace", "brand", "subscription")}),
+        (
+            _("Who is told"),
+            {
+                "fields": (
+                    "recipient_users",
+                    "recipient_groups",
+                    "channels",
+                    "quiet_from",
+                    "quiet_to",
+                )
+            },
+        ),
+    )
+
+
+class ChannelForm(ModelForm):
+    class Meta:
+        model = NotificationChannel
+        fields = ("name", "kind", "target", "secret", "agent_events", "is_active")
+        # The stored secret is never sent back to the browser; an empty field keeps it.
+        widgets = {"secret": forms.PasswordInput(render_value=False)}
+
+    def clean_secret(self) -> str:
+        value = self.cleaned_data.get("secret") or ""
+        if not value and self.instance.pk:
+            return self.instance.secret
+        return value
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = ("name", "kind", "target", "has_secret", "agent_events", "is_active")
+    list_filter = ("kind", "is_active", "agent_events")
+    search_fields = ("name", "target")
+    actions = ("send_test",)
+
+    @admin.display(description=_("secret set"), boolean=True)
+    def has_secret(self, channel: NotificationChannel) -> bool:
+        return bool(channel.secret)
+
+    @admin.action(description=_("Send a test message"), permissions=["change"])
+    def send_test(self, request: HttpRequest, queryset: QuerySet[NotificationChannel]) -> None:
+        emails = [request.user.email] if getattr(request.user, "email", "") else []
+        count = sum(notifications.send_test(channel, emails) for channel in queryset)
+        self.message_user(
+            request,
+            ngettext(
+                "%d test message queued; see Deliveries for the outcome.",
+                "%d test messages queued; see Deliveries for the outcome.",
+                count,
+            )
+            % count,
+        )
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at", "event", "kind", "channel", "recipient", "status", "attempts",
+        "sent_at", "alert_link", "last_error",
+    )  # fmt: skip
+    list_filter = ("status", "kind", "event", "channel")
+    list_select_related = ("channel",)
+    search_fields = ("recipient", "subject")
+    date_hierarchy = "created_at"
+    fields = (
+        "created_at", "event", "kind", "channel", "recipient", "subject", "body", "payload",
+        "alert", "status", "attempts", "sent_at", "last_error",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("alert"), ordering="alert")
+    def alert_link(self, delivery: Delivery) -> SafeString | str:
+        if delivery.alert_id is None:
+            return "—"
+        url = reverse("admin:alerts_alert_change", args=[delivery.alert_id])
+        return format_html('<a href="{}">#{}</a>', url, delivery.alert_id)

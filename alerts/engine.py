@@ -1,0 +1,526 @@
+"""The alert engine: the rules checked against one stored observation.
+
+A check loads the observation, the rules that apply to it, the latest valid prices of every SKU
+it is compared with, and the alerts already standing for those pairs, in a fixed number of
+queries whatever the number of competitors; then it opens, updates or resolves alerts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from alerts.models import (
+    ACTIVE_STATUSES,
+    Alert,
+    AlertKind,
+    AlertRule,
+    AlertStatus,
+    PriceLevel,
+    RuleStreak,
+)
+from watcher.models import PriceHistory
+
+# Rules checked after each observation; the silence rules run on a schedule instead.
+OBSERVATION_KINDS = (
+    AlertKind.DUMPING,
+    AlertKind.PRICE_DROP,
+    AlertKind.PRICE_RISE,
+    AlertKind.OUT_OF_STOCK,
+    AlertKind.BACK_IN_STOCK,
+    AlertKind.RATING_BELOW,
+)
+# A price below this share of the SKU's last valid price is implausible until confirmed.
+JUMP_RATIO = Decimal("0.15")
+# A discount badge in this range (old price against the price) is implausible until confirmed.
+BADGE_DISCOUNT = (Decimal("0.80"), Decimal("0.99"))
+# The next observation confirms a suspicious price when it is within this share of it.
+CONFIRM_TOLERANCE = Decimal("0.10")
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+
+# What a check may change on a standing alert.
+FIGURE_FIELDS = (
+    "price_level",
+    "our_price",
+    "their_price",
+    "difference_rub",
+    "difference_pct",
+    "our_observation",
+    "their_observation",
+    "suspicious",
+    "details",
+)
+READING_FIELDS = (
+    "id",
+    "competitor_id",
+    "current_price",
+    "spp_price",
+    "old_price",
+    "in_stock",
+    "rating",
+    "parsed_at",
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """An observation as the engine sees it."""
+
+    id: int
+    competitor_id: int | None
+    current_price: Decimal | None
+    spp_price: Decimal | None
+    old_price: Decimal | None
+    in_stock: bool | None
+    rating: Decimal | None
+    parsed_at: dt.datetime
+
+    @property
+    def out_of_stock(self) -> bool:
+        return self.in_stock is False or self.current_price is None
+
+    def price(self, level: str) -> Decimal | None:
+        """The price at a level. Without a wallet/card price the card shows one price for all."""
+        regular = self.current_price
+        if regular is None or regular <= 0:
+            return None
+        wallet = self.spp_price if self.spp_price is not None and self.spp_price > 0 else regular
+        if level == PriceLevel.WALLET:
+            return wallet
+        if level == PriceLevel.LOWEST:
+            return min(regular, wallet)
+        return regular
+
+
+def suspicion(latest: Reading, previous: Reading | None, level: str) -> tuple[bool, bool]:
+    """``(trusted, suspicious)`` of the latest valid reading of a SKU.
+
+    Suspicious: a price below 15 % of the previous valid price, or an 80-99 % discount badge.
+    A suspicious price is trusted only once the next observation confirms it (is within 10 %).
+    """
+    price = latest.price(level)
+    before = previous.price(level) if previous is not None else None
+    if price is None:
+        return False, False
+    jump = before is not None and price < before * JUMP_RATIO
+    badge = False
+    if latest.old_price and latest.current_price and latest.old_price > 0:
+        discount = 1 - latest.current_price / latest.old_price
+        badge = BADGE_DISCOUNT[0] <= discount <= BADGE_DISCOUNT[1]
+    if not (jump or badge):
+        return True, False
+    confirmed = (
+        not jump and before is not None and abs(price - before) <= before * CONFIRM_TOLERANCE
+    )
+    return confirmed, True
+
+
+@dataclass
+class Finding:
+    """What one rule says about one pair: ``holds`` None when it cannot say (no reference)."""
+
+    holds: bool | None
+    trusted: bool = True
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def pair_key(subscription_id: int, competitor_id: int | None) -> str:
+    return f"{subscription_id}:{competitor_id or ''}"
+
+
+def _pct(part: Decimal, whole: Decimal) -> Decimal:
+    return part / whole * HUNDRED
+
+
+def _over(rule: AlertRule, rub: Decimal, pct: Decimal) -> bool:
+    """Whether a gap passes the rule's thresholds (either one; none set: any gap)."""
+    if rule.threshold_pct is None and rule.threshold_rub is None:
+        return rub > 0
+    return (rule.threshold_pct is not None and pct > rule.threshold_pct) or (
+        rule.threshold_rub is not None and rub > rule.threshold_rub
+    )
+
+
+def _dumping(rule: AlertRule, ours: list[Reading], theirs: list[Reading]) -> Finding:
+    level = rule.price_level
+    if not ours or not theirs:
+        return Finding(None)
+    our, their = ours[0], theirs[0]
+    our_price, their_price = our.price(level), their.price(level)
+    if our_price is None or their_price is None:
+        return Finding(None)
+    our_trusted, our_suspicious = suspicion(our, ours[1] if len(ours) > 1 else None, level)
+    their_trusted, their_suspicious = suspicion(
+        their, theirs[1] if len(theirs) > 1 else None, level
+    )
+    rub = our_price - their_price
+    pct = _pct(rub, our_price)
+    return Finding(
+        _over(rule, rub, pct),
+        trusted=our_trusted and their_trusted,
+        figures={
+            "price_level": level,
+            "our_price": our_price,
+            "their_price": their_price,
+            "difference_rub": rub,
+            "difference_pct": pct.quantize(CENT),
+            "our_observation_id": our.id,
+            "their_observation_id": their.id,
+            "suspicious": our_suspicious or their_suspicious,
+        },
+    )
+
+
+def _side_figures(reading: Reading, price: Decimal | None) -> dict[str, Any]:
+    if reading.competitor_id is None:
+        return {"our_price": price, "our_observation_id": reading.id}
+    return {"their_price": price, "their_observation_id": reading.id}
+
+
+def _change(rule: AlertRule, readings: list[Reading], observation: Reading) -> Finding:
+    """Price drop or rise since the previous valid observation of the same SKU."""
+    level = rule.price_level
+    if len(readings) < 2 or readings[0].id != observation.id:
+        return Finding(None)
+    now, before = readings[0].price(level), readings[1].price(level)
+    if now is None or before is None:
+        return Finding(None)
+    rub = before - now if rule.kind == AlertKind.PRICE_DROP else now - before
+    pct = _pct(rub, before)
+    trusted, suspicious = (True, False)
+    if rule.kind == AlertKind.PRICE_DROP:
+        trusted, suspicious = suspicion(readings[0], readings[1], level)
+    return Finding(
+        _over(rule, rub, pct),
+        trusted=trusted,
+        figures={
+            "price_level": level,
+            **_side_figures(observation, now),
+            "difference_rub": rub,
+            "difference_pct": pct.quantize(CENT),
+            "suspicious": suspicious,
+            "details": f"{before} → {now}",
+        },
+    )
+
+
+def _stock_or_rating(rule: AlertRule, observation: Reading, previous: Reading | None) -> Finding:
+    figures = _side_figures(observation, observation.price(PriceLevel.REGULAR))
+    if rule.kind == AlertKind.OUT_OF_STOCK:
+        return Finding(observation.out_of_stock, figures=figures)
+    if rule.kind == AlertKind.BACK_IN_STOCK:
+        if previous is None:
+            return Finding(None)
+        return Finding(previous.out_of_stock and not observation.out_of_stock, figures=figures)
+    # rating below
+    if observation.rating is None or rule.rating_threshold is None:
+        return Finding(None)
+    figures["details"] = f"{observation.rating} < {rule.rating_threshold}"
+    return Finding(observation.rating < rule.rating_threshold, figures=figures)
+
+
+def applicable_rules(marketplace: str, brand: str, subscription_id: int) -> list[AlertRule]:
+    return list(
+        AlertRule.objects.filter(is_active=True, kind__in=OBSERVATION_KINDS)
+        .filter(Q(marketplace="") | Q(marketplace=marketplace))
+        .filter(Q(brand="") | Q(brand=brand))
+        .filter(Q(subscription__isnull=True) | Q(subscription_id=subscription_id))
+    )
+
+
+def _latest_valid(
+    observation: PriceHistory, cutoff: dt.datetime, all_competitors: bool
+) -> dict[int | None, list[Reading]]:
+    """The two latest valid readings of our SKU and of its competitors (or the one observed),
+    newest first, in one query."""
+    rows = PriceHistory.objects.filter(
+        subscription_id=observation.subscription_id,
+        current_price__gt=0,
+        parsed_at__gte=cutoff,
+        parsed_at__lte=observation.parsed_at,
+    )
+    if all_competitors:
+        rows = rows.filter(Q(competitor__isnull=True) | Q(competitor__is_active=True))
+    else:
+        rows = rows.filter(Q(competitor__isnull=True) | Q(competitor_id=observation.competitor_id))
+    rows = rows.annotate(
+        rank=Window(
+            RowNumber(),
+            partition_by=[F("competitor_id")],
+            order_by=[F("parsed_at").desc(), F("id").desc()],
+        )
+    ).filter(rank__lte=2)
+    found: dict[int | None, list[Reading]] = defaultdict(list)
+    for values in rows.values(*READING_FIELDS).order_by("competitor_id", "rank"):
+        found[values["competitor_id"]].append(Reading(**values))
+    return found
+
+
+@dataclass
+class Standing:
+    """The alerts of one rule and pair that matter now."""
+
+    active: Alert | None = None
+    last_resolved_at: dt.datetime | None = None
+    muted_until: dt.datetime | None = None
+
+
+def standing(rules: list[AlertRule], keys: set[str], now: dt.datetime) -> dict[Any, Standing]:
+    longest = max(rule.cooldown_hours for rule in rules)
+    recent = Alert.objects.filter(rule__in=rules, pair_key__in=keys).filter(
+        Q(status__in=ACTIVE_STATUSES)
+        | Q(resolved_at__gte=now - dt.timedelta(hours=longest))
+        | Q(muted_until__gt=now)
+    )
+    standing: dict[Any, Standing] = defaultdict(Standing)
+    for alert in recent:
+        entry = standing[(alert.rule_id, alert.pair_key)]
+        if alert.status in ACTIVE_STATUSES:
+            entry.active = alert
+        elif alert.resolved_at and (
+            entry.last_resolved_at is None or alert.resolved_at > entry.last_resolved_at
+        ):
+            entry.last_resolved_at = alert.resolved_at
+        if alert.is_muted(now) and (
+            entry.muted_until is None or alert.muted_until > entry.muted_until
+        ):
+            entry.muted_until = alert.muted_until
+    return standing
+
+
+def check(price_history_id: int, now: dt.datetime | None = None) -> list[Alert]:
+    """Check the rules against one observation; return the alerts opened."""
+    now = now or timezone.now()
+    observation = PriceHistory.objects.filter(pk=price_history_id).first()
+    if observation is None:
+        return []
+    rules = applicable_rules(
+        observation.marketplace, observation.brand, observation.subscription_id
+    )
+    if not rules:
+        return []
+    reading = Reading(**{name: getattr(observation, name) for name in READING_FIELDS})
+    ours = observation.competitor_id is None
+    cutoff = now - dt.timedelta(seconds=settings.WATCHER_ALERT_REFERENCE_MAX_AGE)
+    latest = _latest_valid(observation, cutoff, all_competitors=ours)
+    previous_any: Reading | None = None
+    if any(rule.kind == AlertKind.BACK_IN_STOCK for rule in rules):
+        # Back in stock compares with the previous observation, with or without a price.
+        values = (
+            PriceHistory.objects.filter(
+                subscription_id=observation.subscription_id,
+                competitor_id=observation.competitor_id,
+                parsed_at__lte=observation.parsed_at,
+                parsed_at__gte=cutoff,
+            )
+            .exclude(pk=observation.pk)
+            .order_by("-parsed_at", "-id")
+            .values(*READING_FIELDS)
+            .first()
+        )
+        previous_any = Reading(**values) if values else None
+
+    own_key = pair_key(observation.subscription_id, observation.competitor_id)
+    findings: list[tuple[AlertRule, str, int | None, Finding]] = []
+    for rule in rules:
+        if rule.kind == AlertKind.DUMPING:
+            if not reading.price(rule.price_level):
+                continue  # no price here: the pairs keep their state until one arrives
+            competitors = [c for c in latest if c is not None] if ours else [reading.competitor_id]
+            for competitor_id in competitors:
+                finding = _dumping(rule, latest.get(None, []), latest.get(competitor_id, []))
+                key = pair_key(observation.subscription_id, competitor_id)
+                findings.append((rule, key, competitor_id, finding))
+        elif rule.kind in (AlertKind.PRICE_DROP, AlertKind.PRICE_RISE):
+            finding = _change(rule, latest.get(observation.competitor_id, []), reading)
+            findings.append((rule, own_key, observation.competitor_id, finding))
+        else:
+            finding = _stock_or_rating(rule, reading, previous_any)
+            findings.append((rule, own_key, observation.competitor_id, finding))
+    findings = [f for f in findings if f[3].holds is not None]
+    if not findings:
+        return []
+    keys = {key for _, key, _, _ in findings}
+    standings = standing(rules, keys, now)
+    streaks = _streaks([r for r, _, _, f in findings if r.consecutive > 1], keys)
+
+    opened: list[Alert] = []
+    changed: list[Alert] = []
+    ended: list[Alert] = []
+    with transaction.atomic():
+        for rule, key, competitor_id, finding in findings:
+            entry = standings[(rule.pk, key)]
+            if not finding.holds:
+                if rule.consecutive > 1 and (rule.pk, key) in streaks:
+                    RuleStreak.objects.filter(rule=rule, pair_key=key).delete()
+                if entry.active is not None:
+                    ended.append(entry.active)
+                continue
+            if not finding.trusted:
+                continue  # a suspicious price waits for the next observation to confirm it
+            if rule.consecutive > 1 and not _count_hit(rule, key, reading.id, streaks):
+                continue
+            if entry.active is not None:
+                if _refigure(entry.active, finding.figures, now):
+                    changed.append(entry.active)
+            elif cooled_down(rule, entry, now):
+                alert = open_alert(
+                    rule,
+                    key,
+                    marketplace=observation.marketplace,
+                    brand=observation.brand,
+                    subscription_id=observation.subscription_id,
+                    competitor_id=competitor_id,
+                    figures=finding.figures,
+                    entry=entry,
+                    now=now,
+                )
+                if alert is not None:
+                    opened.append(alert)
+        # Every standing alert of this check in one statement each, whatever their number.
+        if changed:
+            Alert.objects.bulk_update(changed, [*FIGURE_FIELDS, "updated_at"])
+        if ended:
+            Alert.objects.filter(pk__in=[a.pk for a in ended], status__in=ACTIVE_STATUSES).update(
+                status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now
+            )
+    if opened:
+        from alerts import notifications
+
+        ids = [alert.pk for alert in opened]
+        transaction.on_commit(lambda: notifications.announce_alerts(ids))
+    return opened
+
+
+def _streaks(rules: list[AlertRule], keys: set[str]) -> dict[tuple[int, str], RuleStreak]:
+    if not rules:
+        return {}
+    return {
+        (streak.rule_id, streak.pair_key): streak
+        for streak in RuleStreak.objects.filter(rule__in=rules, pair_key__in=keys)
+    }
+
+
+def _count_hit(
+    rule: AlertRule, key: str, observation_id: int, streaks: dict[tuple[int, str], RuleStreak]
+) -> bool:
+    """Count one more observation meeting the condition; whether the rule's N is reached."""
+    streak = streaks.get((rule.pk, key))
+    if streak is None:
+        streak = RuleStreak.objects.create(
+            rule=rule, pair_key=key, hits=1, last_observation_id=observation_id
+        )
+        streaks[(rule.pk, key)] = streak
+    elif streak.last_observation_id != observation_id:  # the same observation counts once
+        RuleStreak.objects.filter(pk=streak.pk).update(
+            hits=F("hits") + 1, last_observation_id=observation_id
+        )
+        streak.hits += 1
+        streak.last_observation_id = observation_id
+    return streak.hits >= rule.consecutive
+
+
+def _refigure(alert: Alert, figures: dict[str, Any], now: dt.datetime) -> bool:
+    """Set new figures on a standing alert (not saved); whether any changed."""
+    changed = {name: value for name, value in figures.items() if getattr(alert, name) != value}
+    for name, value in changed.items():
+        setattr(alert, name, value)
+    if changed:
+        alert.updated_at = now
+    return bool(changed)
+
+
+def _update(alert: Alert, figures: dict[str, Any], now: dt.datetime) -> None:
+    if _refigure(alert, figures, now):
+        fields = [Alert._meta.get_field(name).attname for name in FIGURE_FIELDS]
+        Alert.objects.filter(pk=alert.pk, status__in=ACTIVE_STATUSES).update(
+            **{name: getattr(alert, name) for name in (*fields, "updated_at")}
+        )
+
+
+def cooled_down(rule: AlertRule, entry: Standing, now: dt.datetime) -> bool:
+    """Whether the rule's cooldown has passed since the pair's last alert was resolved."""
+    if entry.last_resolved_at is None:
+        return True
+    return entry.last_resolved_at + dt.timedelta(hours=rule.cooldown_hours) <= now
+
+
+def open_alert(
+    rule: AlertRule,
+    key: str,
+    *,
+    marketplace: str,
+    brand: str,
+    subscription_id: int | None,
+    competitor_id: int | None,
+    figures: dict[str, Any],
+    entry: Standing,
+    now: dt.datetime,
+) -> Alert | None:
+    """Open an alert for a rule and pair; None if another check opened it meanwhile (then that
+    one gets the figures)."""
+    alert = Alert(
+        rule=rule,
+        kind=rule.kind,
+        pair_key=key,
+        marketplace=marketplace,
+        brand=brand,
+        subscription_id=subscription_id,
+        competitor_id=competitor_id,
+        opened_at=now,
+        updated_at=now,
+        muted_until=entry.muted_until,
+        in_digest=rule.in_quiet_hours(now),
+        **figures,
+    )
+    try:
+        with transaction.atomic():
+            alert.save()
+    except IntegrityError:
+        active = Alert.objects.filter(rule=rule, pair_key=key, status__in=ACTIVE_STATUSES).first()
+        if active is not None:
+            _update(active, figures, now)
+        return None
+    return alert
+
+
+def resolve(alert: Alert, now: dt.datetime | None = None) -> bool:
+    """Resolve an open or acknowledged alert; False if it was already resolved."""
+    now = now or timezone.now()
+    done = Alert.objects.filter(pk=alert.pk, status__in=ACTIVE_STATUSES).update(
+        status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now
+    )
+    if done:
+        alert.status, alert.resolved_at, alert.updated_at = AlertStatus.RESOLVED, now, now
+    return bool(done)
+
+
+def acknowledge(alert: Alert, user: Any, now: dt.datetime | None = None) -> bool:
+    """Acknowledge an open alert; False if it is not open."""
+    now = now or timezone.now()
+    done = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
+        status=AlertStatus.ACKNOWLEDGED, acknowledged_by=user, acknowledged_at=now
+    )
+    if done:
+        alert.status, alert.acknowledged_by, alert.acknowledged_at = (
+            AlertStatus.ACKNOWLEDGED,
+            user,
+            now,
+        )
+    return bool(done)
+
+
+def mute(alerts: models.QuerySet[Alert], days: int, now: dt.datetime | None = None) -> int:
+    """Mute alerts for some days: no messages, and a reopening of the same pair stays muted."""
+    now = now or timezone.now()
+    return alerts.update(muted_until=now + dt.timedelta(days=days))

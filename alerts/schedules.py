@@ -1,0 +1,38 @@
+"""The alerts app's periodic tasks, created once after migrate and editable in admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def ensure_schedules(**kwargs: Any) -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    for name, task, minutes, description in (
+        (
+            "alerts: silence rules",
+            "alerts.check_silence",
+            60,
+            "Opens and resolves the alerts of SKUs without a price for N nights and of nights "
+            "unfinished by their deadline.",
+        ),
+        (
+            "alerts: morning digest",
+            "alerts.send_digests",
+            15,
+            "Sends the alerts held during quiet hours, one message per recipient.",
+        ),
+    ):
+        interval, _ = IntervalSchedule.objects.get_or_create(
+            every=minutes, period=IntervalSchedule.MINUTES
+        )
+        PeriodicTask.objects.get_or_create(
+            name=name,
+            defaults={
+                "task": task,
+                "interval": interval,
+                "description": description,
+                # A run not started before the next one is due is dropped, not stacked.
+                "expire_seconds": minutes * 60 - 60,
+            },
+        )

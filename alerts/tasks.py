@@ -1,0 +1,36 @@
+"""Celery tasks of the alerts app: thin wrappers around the engine and the notifications."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from alerts import engine, notifications, silence
+
+
+@shared_task(name="alerts.check_observation", ignore_result=True)
+def check_observation_task(price_history_id: int) -> None:
+    engine.check(price_history_id)
+
+
+@shared_task(
+    bind=True,
+    name="alerts.send_delivery",
+    ignore_result=True,
+    autoretry_for=(notifications.DeliveryError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=notifications.MAX_ATTEMPTS - 1,
+)
+def send_delivery(self, delivery_id: int) -> None:  # type: ignore[no-untyped-def]
+    notifications.send(delivery_id, last_try=self.request.retries >= self.max_retries)
+
+
+@shared_task(name="alerts.check_silence", ignore_result=True)
+def check_silence() -> None:
+    silence.check_silence()
+
+
+@shared_task(name="alerts.send_digests", ignore_result=True)
+def send_digests() -> None:
+    notifications.send_digests()
