@@ -7,9 +7,22 @@ singleton (backend routes, emulation settings) are fetched when they already exi
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import factory
 from django.utils import timezone
 
+from alerts.engine import pair_key
+from alerts.models import (
+    Alert,
+    AlertKind,
+    AlertRule,
+    ChannelKind,
+    Delivery,
+    NotificationChannel,
+    PriceLevel,
+    RuleStreak,
+)
 from parser.models import (
     AttemptStatus,
     Backend,
@@ -211,3 +224,73 @@ class ParseAttemptFactory(factory.django.DjangoModelFactory):
     status = AttemptStatus.OK
     http_status = 200
     duration_ms = 850
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+class NotificationChannelFactory(factory.django.DjangoModelFactory):
+    """A signed webhook channel."""
+
+    class Meta:
+        model = NotificationChannel
+
+    name = factory.Sequence(lambda n: f"channel-{n}")
+    kind = ChannelKind.WEBHOOK
+    target = "https://hooks.example.com/watcher"
+    secret = "s3cret"
+
+
+class AlertRuleFactory(factory.django.DjangoModelFactory):
+    """A dumping rule at 5 % on every SKU."""
+
+    class Meta:
+        model = AlertRule
+
+    kind = AlertKind.DUMPING
+    name = factory.Sequence(lambda n: f"rule-{n}")
+    threshold_pct = Decimal(5)
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    """An open dumping alert for a competitor of one of our SKUs."""
+
+    class Meta:
+        model = Alert
+
+    rule = factory.SubFactory(AlertRuleFactory)
+    kind = AlertKind.DUMPING
+    competitor = factory.SubFactory(CompetitorFactory)
+    subscription = factory.SelfAttribute("competitor.subscription")
+    marketplace = factory.SelfAttribute("subscription.marketplace")
+    brand = factory.SelfAttribute("subscription.brand")
+    pair_key = factory.LazyAttribute(lambda o: pair_key(o.subscription.pk, o.competitor.pk))
+    price_level = PriceLevel.REGULAR
+    our_price = Decimal("1000.00")
+    their_price = Decimal("800.00")
+    difference_rub = Decimal("200.00")
+    difference_pct = Decimal("20.00")
+
+
+class RuleStreakFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RuleStreak
+
+    rule = factory.SubFactory(AlertRuleFactory, consecutive=2)
+    pair_key = factory.Sequence(lambda n: f"{n}:")
+    hits = 1
+    last_observation_id = factory.LazyFunction(lambda: PriceHistoryFactory(task=None).pk)
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """A webhook message waiting to be sent."""
+
+    class Meta:
+        model = Delivery
+
+    channel = factory.SubFactory(NotificationChannelFactory)
+    kind = ChannelKind.WEBHOOK
+    event = "alert_opened"
+    recipient = "https://hooks.example.com/watcher"
+    subject = "Демпинг"
+    body = "Конкурент дешевле на 20 %"

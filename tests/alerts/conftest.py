@@ -33,6 +33,7 @@ def observe(
 ) -> PriceHistory:
     clock[0] += dt.timedelta(minutes=1)
     return PriceHistoryFactory(
+        task=None,  # several observations of one SKU a night: the engine reads prices only
         subscription=subscription,
         competitor=competitor,
         sku=competitor.competitor_sku if competitor else subscription.sku,
