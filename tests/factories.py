@@ -10,6 +10,7 @@ from __future__ import annotations
 import factory
 from django.utils import timezone
 
+from office.models import ModuleKey, OfficeAgentStatus
 from parser.models import (
     AttemptStatus,
     Backend,
@@ -211,3 +212,26 @@ class ParseAttemptFactory(factory.django.DjangoModelFactory):
     status = AttemptStatus.OK
     http_status = 200
     duration_ms = 850
+
+
+# --- office -----------------------------------------------------------------------------------
+
+
+class OfficeAgentStatusFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OfficeAgentStatus
+
+    agent_id = factory.Sequence(lambda n: f"module_agent_{n}")
+    department = "reputation"
+    name = factory.Sequence(lambda n: f"Агент {n}")
+    status = "ok"
+    last_activity = factory.LazyFunction(timezone.now)
+
+
+class ModuleKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModuleKey
+
+    department = "reputation"
+    key_prefix = factory.Sequence(lambda n: f"p{n:09d}")
+    key_digest = "0" * 64
