@@ -15,7 +15,7 @@ class OfficeConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_init, worker_ready, worker_shutdown
 
-        from office import watcher_agents
+        from office import tasks, watcher_agents
         from office.reporter import registry
         from office.schedules import after_migrate
         from watcher.signals import night_generation
@@ -27,7 +27,7 @@ class OfficeConfig(AppConfig):
         # A Celery worker speaks for the watcher's agents: registered before its pool forks,
         # announced idle once it runs, offline when it stops.
         worker_init.connect(watcher_agents.register_watcher_reporters, weak=False)
-        worker_ready.connect(watcher_agents.announce_watcher_reporters, weak=False)
+        worker_ready.connect(tasks.announce_on_worker_ready, weak=False)
         worker_shutdown.connect(registry.offline_all, weak=False)
         # Any other process (a management command, a script) reports its reporters offline
         # when it exits.

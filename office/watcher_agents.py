@@ -53,7 +53,7 @@ def register_watcher_reporters(**kwargs: Any) -> None:
 
 
 def announce_watcher_reporters(**kwargs: Any) -> None:
-    """The worker is up (``worker_ready``, after its pool started): its agents are idle."""
+    """The worker is up (``office.announce_reporters``): the agents it speaks for are idle."""
     for reporter in registry.reporters():
         if reporter.identity.department == "watcher":
             reporter.report_idle()

@@ -9,7 +9,6 @@ from django.db import connection
 from office import tasks as office_tasks
 from office.models import OfficeAgentStatus, OfficeStatus
 from office.reporter import registry
-from office.watcher_agents import announce_watcher_reporters, register_watcher_reporters
 from tests.watcher.pages import WB_PAGE
 from watcher.models import Task, TaskStatus
 from watcher.services import generator
@@ -120,19 +119,22 @@ def test_an_office_failure_never_breaks_the_night(monkeypatch) -> None:
     connection.close()
 
 
-def test_a_worker_speaks_for_the_watchers_agents() -> None:
+def test_a_worker_speaks_for_the_watchers_agents(celery_eager) -> None:
     """Celery's worker_init registers them, worker_ready announces them idle, the periodic
     heartbeat keeps them fresh and worker_shutdown takes them offline."""
-    register_watcher_reporters()
+    from celery.signals import worker_init, worker_ready, worker_shutdown
+
+    worker_init.send(sender=None)
     assert {r.agent_id for r in registry.reporters()} == {
         "watcher_night_agent",
         "watcher_price_monitor",
         "watcher_competitor_scan",
     }
-    announce_watcher_reporters()
+    worker_ready.send(sender=None)  # queues office.announce_reporters (run inline here)
     assert row("watcher_night_agent").status == OfficeStatus.OK
     before = row("watcher_price_monitor").last_activity
     assert office_tasks.heartbeat() == 3
     assert row("watcher_price_monitor").last_activity > before
-    registry.offline_all()
+    worker_shutdown.send(sender=None)
     assert row("watcher_competitor_scan").status == OfficeStatus.OFFLINE
+    assert registry.reporters() == []
