@@ -152,3 +152,15 @@ def test_a_module_key_is_shown_once_in_the_admin() -> None:
     assert authenticate_module_key(key) == row
     assert key not in client.get(f"/admin/office/modulekey/{row.pk}/change/").content.decode()
     assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
+
+
+def test_the_admin_lists_agents_and_module_keys_in_russian() -> None:
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "r@example.com", "x"))
+    html = client.get("/admin/office/officeagentstatus/", HTTP_ACCEPT_LANGUAGE="ru").content
+    text = html.decode()
+    assert "Выберите статус агента для изменения" in text
+    assert "Юридический мониторинг" in text
+    response = client.get("/admin/office/modulekey/add/", HTTP_ACCEPT_LANGUAGE="ru")
+    assert response.status_code == 200
+    assert "Добавить ключ модуля" in response.content.decode()
