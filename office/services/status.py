@@ -89,6 +89,6 @@ def _upsert(values: dict[str, Any], update_fields: list[str]) -> OfficeAgentStat
         )
         # The stored row (the insert's object lacks what the update kept, e.g. created_at).
         row = OfficeAgentStatus.objects.get(agent_id=values["agent_id"])
-        event = {"agent": dashboard.agent_row(row), "totals": dashboard.totals()}
-        send_event({"type": "office.agent", **event})
+        totals = dashboard.totals()
+        send_event({"type": "office.agent", "agent": dashboard.agent_row(row), "totals": totals})
     return row
