@@ -122,9 +122,13 @@ def test_an_office_failure_never_breaks_the_night(monkeypatch) -> None:
 def test_a_worker_speaks_for_the_watchers_agents(celery_eager) -> None:
     """Celery's worker_init registers them, worker_ready announces them idle, the periodic
     heartbeat keeps them fresh and worker_shutdown takes them offline."""
-    from celery.signals import worker_init, worker_ready, worker_shutdown
+    from celery.signals import worker_ready, worker_shutdown
 
-    worker_init.send(sender=None)
+    from office.watcher_agents import register_watcher_reporters
+
+    # Called directly: sending worker_init would also run Celery's Django fixup, which wants a
+    # real worker as the sender.
+    register_watcher_reporters()
     assert {r.agent_id for r in registry.reporters()} == {
         "watcher_night_agent",
         "watcher_price_monitor",
