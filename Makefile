@@ -42,6 +42,7 @@ run: migrate admin demo
 	@echo ""
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/"
 	@echo "  Live:      http://$(HOST):$(PORT)/live/agents/"
+	@echo "  Office:    http://$(HOST):$(PORT)/office/"
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Health:    http://$(HOST):$(PORT)/api/v1/watcher/health"
 	@echo ""

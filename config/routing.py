@@ -16,6 +16,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import URLPattern, path
 
+from office.consumers import OfficeConsumer
 from watcher.consumers import AgentConsumer, LiveConsumer
 
 
@@ -26,4 +27,5 @@ def browser_only(app: Any) -> Any:
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/watcher", AgentConsumer.as_asgi()),
     path("ws/live/agents", browser_only(LiveConsumer.as_asgi())),
+    path("ws/office", browser_only(OfficeConsumer.as_asgi())),
 ]

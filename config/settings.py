@@ -251,6 +251,9 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "watcher.models.TaskStatus",
         "CommandStatusEnum": "watcher.models.CommandStatus",
         "HealthStatusEnum": [("healthy", "healthy"), ("unhealthy", "unhealthy")],
+        # office
+        "OfficeStatusEnum": "office.models.OfficeStatus",
+        "OfficeReportEnum": "office.api.serializers.REPORTS",
     },
 }
 SIMPLE_JWT = {"AUTH_HEADER_TYPES": ("Bearer",)}

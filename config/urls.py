@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/v1/watcher/", include("watcher.api.urls")),
     path("api/v1/parser/", include("parser.api.urls")),
     path("api/v1/alerts/", include("alerts.api.urls")),
+    path("api/v1/office/", include("office.api.urls")),
+    path("office/", include("office.urls")),
     path("api/v1/auth/token", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/v1/auth/token/refresh", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

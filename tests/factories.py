@@ -23,6 +23,7 @@ from alerts.models import (
     PriceLevel,
     RuleStreak,
 )
+from office.models import ModuleKey, OfficeAgentStatus
 from parser.models import (
     AttemptStatus,
     Backend,
@@ -294,3 +295,24 @@ class DeliveryFactory(factory.django.DjangoModelFactory):
     recipient = "https://hooks.example.com/watcher"
     subject = "Демпинг"
     body = "Конкурент дешевле на 20 %"
+# --- office -----------------------------------------------------------------------------------
+
+
+class OfficeAgentStatusFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OfficeAgentStatus
+
+    agent_id = factory.Sequence(lambda n: f"module_agent_{n}")
+    department = "reputation"
+    name = factory.Sequence(lambda n: f"Агент {n}")
+    status = "ok"
+    last_activity = factory.LazyFunction(timezone.now)
+
+
+class ModuleKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModuleKey
+
+    department = "reputation"
+    key_prefix = factory.Sequence(lambda n: f"p{n:09d}")
+    key_digest = "0" * 64

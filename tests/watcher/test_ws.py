@@ -261,10 +261,12 @@ def test_browser_routes_check_the_origin_before_they_read_the_session() -> None:
     from channels.security.websocket import OriginValidator
     from channels.sessions import CookieMiddleware, SessionMiddleware
 
+    from office.consumers import OfficeConsumer
     from watcher.consumers import LiveConsumer
 
     browser_routes = [p for p in websocket_urlpatterns if str(p.pattern) != "ws/watcher"]
-    assert [str(p.pattern) for p in browser_routes] == ["ws/live/agents"]
+    assert [str(p.pattern) for p in browser_routes] == ["ws/live/agents", "ws/office"]
+    consumers = []
     for route in browser_routes:
         chain = []
         app = route.callback
@@ -272,7 +274,8 @@ def test_browser_routes_check_the_origin_before_they_read_the_session() -> None:
             chain.append(type(app))
             app = app.application if hasattr(app, "application") else app.inner
         assert chain == [OriginValidator, CookieMiddleware, SessionMiddleware, AuthMiddleware]
-    assert app.consumer_class is LiveConsumer
+        consumers.append(app.consumer_class)
+    assert consumers == [LiveConsumer, OfficeConsumer]
 
 
 async def test_staff_see_heartbeats_panics_and_commands_live(agent) -> None:

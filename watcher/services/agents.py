@@ -39,25 +39,40 @@ _TIMING_WINDOW = 100
 # --- API keys ---------------------------------------------------------------------------------
 
 
-def _digest(key: str) -> str:
+def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _new_key() -> tuple[str, str, str]:
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, key[len(KEY_PREFIX) : len(KEY_PREFIX) + _PREFIX_LEN], _digest(key)
+def new_key(key_prefix: str = KEY_PREFIX) -> tuple[str, str, str]:
+    """A random 32-byte key starting with ``key_prefix``: ``(key, lookup prefix, digest)``.
+
+    Only the lookup prefix and the digest are stored; the office's module keys use it too."""
+    key = key_prefix + secrets.token_urlsafe(32)
+    return key, key[len(key_prefix) : len(key_prefix) + _PREFIX_LEN], key_digest(key)
+
+
+def key_lookup(key: str, key_prefix: str = KEY_PREFIX) -> str | None:
+    """The lookup prefix of a presented key, or None when it cannot be one of ours."""
+    if not key.startswith(key_prefix) or len(key) < len(key_prefix) + _PREFIX_LEN:
+        return None
+    return key[len(key_prefix) : len(key_prefix) + _PREFIX_LEN]
+
+
+def key_matches(stored_digest: str, key: str) -> bool:
+    """Constant-time comparison of a presented key with a stored digest."""
+    return hmac.compare_digest(stored_digest, key_digest(key))
 
 
 def create_agent(name: str, **fields: Any) -> tuple[Agent, str]:
     """Create an agent; returns it with its API key, which is never stored nor shown again."""
-    key, prefix, digest = _new_key()
+    key, prefix, digest = new_key()
     agent = Agent.objects.create(name=name, api_key_prefix=prefix, api_key_digest=digest, **fields)
     return agent, key
 
 
 def rotate_key(agent: Agent) -> str:
     """Give the agent a new API key; the old one stops working at once."""
-    key, prefix, digest = _new_key()
+    key, prefix, digest = new_key()
     Agent.objects.filter(pk=agent.pk).update(
         api_key_prefix=prefix, api_key_digest=digest, api_key_rotated_at=timezone.now()
     )
@@ -67,11 +82,11 @@ def rotate_key(agent: Agent) -> str:
 
 def authenticate_key(key: str) -> Agent | None:
     """The agent owning ``key`` (enabled or not), or None; compared in constant time."""
-    if not key.startswith(KEY_PREFIX) or len(key) < len(KEY_PREFIX) + _PREFIX_LEN:
+    prefix = key_lookup(key)
+    if prefix is None:
         return None
-    prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + _PREFIX_LEN]
     agent = Agent.objects.filter(api_key_prefix=prefix).first()
-    if agent is None or not hmac.compare_digest(agent.api_key_digest, _digest(key)):
+    if agent is None or not key_matches(agent.api_key_digest, key):
         return None
     return agent
 

@@ -23,6 +23,7 @@ from parser.types import Marketplace
 from watcher.models import PRODUCT_URLS, Competitor, Subscription, Task, TaskStatus
 from watcher.services import lifecycle, queues
 from watcher.services.errors import Conflict
+from watcher.signals import announce_generation
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def generate_tasks(day: dt.date | None = None, *, wait: bool = True) -> Generati
     """
     day = day or timezone.localdate()
     with one_generation_at_a_time(wait=wait):
-        return _generate(day)
+        return announce_generation(day, _generate)
 
 
 def _generate(day: dt.date) -> GenerationResult:

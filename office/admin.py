@@ -1,0 +1,100 @@
+"""Admin of the Office: the agents' rows (read mostly) and the modules' API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from office.models import ModuleKey, OfficeAgentStatus, OfficeStatus
+from office.services import dashboard
+from office.services.keys import MODULE_KEY_PREFIX, create_module_key
+from watcher.admin_helpers import GREY, badge
+
+STATUS_COLORS = {
+    OfficeStatus.OK: "#2e9d57",
+    OfficeStatus.WARNING: "#e0a800",
+    OfficeStatus.ERROR: "#c62828",
+    OfficeStatus.OFFLINE: GREY,
+}
+
+
+@admin.register(OfficeAgentStatus)
+class OfficeAgentStatusAdmin(admin.ModelAdmin):
+    list_display = (
+        "name", "agent_id", "department", "brand", "shown_status", "task", "last_activity",
+        "salary_equivalent", "fte_coefficient",
+    )  # fmt: skip
+    list_filter = ("department", "status", "brand")
+    search_fields = ("agent_id", "name", "task")
+    readonly_fields = ("status", "last_activity", "task", "metrics", "created_at", "updated_at")
+    fields = (
+        "agent_id", "department", "name", "brand", "salary_equivalent", "fte_coefficient",
+        *readonly_fields,
+    )  # fmt: skip
+
+    @admin.display(description=_("status"), ordering="status")
+    def shown_status(self, obj: OfficeAgentStatus) -> SafeString:
+        shown = dashboard.shown_status(obj)
+        return badge(OfficeStatus(shown).label, STATUS_COLORS[shown])
+
+
+class ModuleKeyForm(forms.ModelForm):
+    class Meta:
+        model = ModuleKey
+        fields = ("department", "description", "is_active")
+
+
+NEW_KEY_ATTR = "office_new_module_key"  # on the request, from save_model to response_add
+
+
+@admin.register(ModuleKey)
+class ModuleKeyAdmin(admin.ModelAdmin):
+    form = ModuleKeyForm
+    list_display = ("department", "description", "masked_key", "is_active", "created_at",
+                    "last_used_at")  # fmt: skip
+    list_filter = ("department", "is_active")
+    search_fields = ("department", "description", "key_prefix")
+    readonly_fields = ("masked_key", "created_at", "last_used_at")
+
+    @admin.display(description=_("key"))
+    def masked_key(self, obj: ModuleKey) -> str:
+        return f"{MODULE_KEY_PREFIX}{obj.key_prefix}…" if obj.key_prefix else "—"
+
+    def save_model(
+        self, request: HttpRequest, obj: ModuleKey, form: forms.ModelForm, change: bool
+    ) -> None:
+        if change:
+            obj.save()
+            return
+        row, key = create_module_key(obj.department, obj.description)
+        obj.pk = row.pk
+        setattr(request, NEW_KEY_ATTR, (row, key))
+
+    def response_add(
+        self, request: HttpRequest, obj: ModuleKey, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        made = getattr(request, NEW_KEY_ATTR, None)
+        if made is None:
+            return super().response_add(request, obj, post_url_continue)
+        row, key = made
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Module key created"),
+            "row": row,
+            "key": key,
+            "changelist_url": reverse("admin:office_modulekey_changelist"),
+        }
+        # The one and only place the plain key appears: not stored, not cached, not logged.
+        response = TemplateResponse(request, "admin/office/modulekey/new_key.html", context)
+        add_never_cache_headers(response)
+        return response
