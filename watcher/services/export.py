@@ -1,0 +1,179 @@
+"""Price history as CSV or XLSX, streamed: rows are read in chunks and written as they come, so
+memory stays flat whatever the number of rows. The admin, the API and ``export_prices`` all
+call :func:`export_chunks`, so they produce the same rows.
+
+CSV is for Russian Excel by default (UTF-8 with BOM, ``;`` between cells, decimal comma,
+``dd.mm.yyyy hh:mm:ss``); ``rfc4180`` is plain CSV (UTF-8, ``,``, decimal point, ISO 8601).
+XLSX keeps numbers as numbers and times as dates (openpyxl's write-only mode).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import tempfile
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from openpyxl import Workbook
+
+from parser.types import Marketplace
+from watcher.services.prices import COMPETITOR, KIND_CHOICES, OWN
+
+CSV, XLSX = "csv", "xlsx"
+FORMATS = (CSV, XLSX)
+EXCEL, RFC4180 = "excel", "rfc4180"
+DIALECTS = (EXCEL, RFC4180)
+CHUNK_ROWS = 2000
+FILE_CHUNK_BYTES = 64 * 1024
+CONTENT_TYPES = {
+    CSV: "text/csv; charset=utf-8",
+    XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+# (queryset field, column header): the columns of every export, in order.
+COLUMNS = (
+    ("id", _("ID")),
+    ("parsed_at", _("Observed at")),
+    ("marketplace", _("Marketplace")),
+    ("brand", _("Brand")),
+    ("subscription__sku", _("Our SKU")),
+    ("competitor_id", _("Our SKU or competitor")),
+    ("competitor__competitor_sku", _("Competitor SKU")),
+    ("competitor__name", _("Competitor")),
+    ("current_price", _("Price, ₽")),
+    ("old_price", _("Old price, ₽")),
+    ("spp_price", _("Wallet price, ₽")),
+    ("in_stock", _("In stock")),
+    ("stock_quantity", _("Stock")),
+    ("rating", _("Rating")),
+    ("reviews_count", _("Reviews")),
+)
+FIELDS = tuple(field for field, _header in COLUMNS)
+KIND_COLUMN = FIELDS.index("competitor_id")
+# Cells Excel would run as a formula (names come from operators and marketplaces).
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def headers() -> list[str]:
+    return [str(header) for _field, header in COLUMNS]
+
+
+def export_chunks(queryset: QuerySet) -> Iterator[list[list[Any]]]:
+    """The rows in chunks, oldest first: plain values (local naive times, Decimals, labels).
+
+    ``iterator()`` reads through a server-side cursor on PostgreSQL; in autocommit it is a
+    WITH HOLD cursor, so no transaction stays open while the client downloads.
+    """
+    marketplaces = dict(Marketplace.choices)
+    kinds = {value: str(label) for value, label in KIND_CHOICES}
+    rows = queryset.order_by("parsed_at", "id").values_list(*FIELDS)
+    chunk: list[list[Any]] = []
+    for values in rows.iterator(chunk_size=CHUNK_ROWS):
+        row = list(values)
+        row[1] = timezone.localtime(row[1]).replace(tzinfo=None)
+        row[2] = str(marketplaces.get(row[2], row[2]))
+        row[KIND_COLUMN] = kinds[OWN if row[KIND_COLUMN] is None else COMPETITOR]
+        chunk.append(row)
+        if len(chunk) == CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Echo:
+    """csv.writer's file: hands each written line back instead of storing it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _excel_cell(value: Any, yes: str, no: str) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return yes if value else no
+    if isinstance(value, Decimal):
+        return str(value).replace(".", ",")
+    if isinstance(value, dt.datetime):
+        return value.strftime("%d.%m.%Y %H:%M:%S")
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _plain_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def csv_stream(queryset: QuerySet, dialect: str = EXCEL) -> Iterator[bytes]:
+    """CSV bytes, a chunk of rows at a time; headers in the active language."""
+    excel = dialect == EXCEL
+    writer = csv.writer(_Echo(), delimiter=";" if excel else ",", lineterminator="\r\n")
+    yes, no = gettext("yes"), gettext("no")
+    bom = "\ufeff" if excel else ""
+    yield (bom + writer.writerow(headers())).encode()
+    for chunk in export_chunks(queryset):
+        if excel:
+            lines = [writer.writerow([_excel_cell(v, yes, no) for v in row]) for row in chunk]
+        else:
+            lines = [writer.writerow([_plain_cell(v) for v in row]) for row in chunk]
+        yield "".join(lines).encode()
+
+
+def xlsx_stream(queryset: QuerySet) -> Iterator[bytes]:
+    """An XLSX file: built in a temporary file (openpyxl's write-only mode keeps one row in
+    memory), then sent in pieces. The file is complete only at the end, so the first byte
+    comes once every row is written."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(gettext("Price history"))
+    sheet.append(headers())
+    for chunk in export_chunks(queryset):
+        for row in chunk:
+            sheet.append(row)
+    with tempfile.TemporaryFile() as file:
+        workbook.save(file)
+        file.seek(0)
+        while piece := file.read(FILE_CHUNK_BYTES):
+            yield piece
+
+
+def export_stream(queryset: QuerySet, fmt: str, dialect: str = EXCEL) -> Iterator[bytes]:
+    return xlsx_stream(queryset) if fmt == XLSX else csv_stream(queryset, dialect)
+
+
+def _in_language(stream: Iterable[bytes], language: str) -> Iterator[bytes]:
+    # A streamed body is produced after the view returns, outside the request's language.
+    with translation.override(language):
+        yield from stream
+
+
+def filename(fmt: str) -> str:
+    return f"prices-{timezone.localdate():%Y-%m-%d}.{fmt}"
+
+
+def streaming_response(queryset: QuerySet, fmt: str, dialect: str = EXCEL) -> StreamingHttpResponse:
+    """The export as a download, in the current language."""
+    stream = _in_language(export_stream(queryset, fmt, dialect), translation.get_language())
+    response = StreamingHttpResponse(stream, content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{filename(fmt)}"'
+    return response
+
+
+def write_file(queryset: QuerySet, fmt: str, out: io.BufferedIOBase, dialect: str = EXCEL) -> None:
+    for piece in export_stream(queryset, fmt, dialect):
+        out.write(piece)
