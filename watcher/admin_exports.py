@@ -78,7 +78,7 @@ class DateRangeFilter(admin.ListFilter):
 
 
 class KindFilter(admin.SimpleListFilter):
-    title = _("our SKU or competitor")
+    title = _("SKU owner")  # "By SKU owner": ours or a competitor's
     parameter_name = "kind"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
@@ -103,6 +103,9 @@ class PriceExports(admin.ModelAdmin):
     """Streamed exports of the price history: whoever may view the rows may export them."""
 
     change_list_template = "admin/watcher/pricehistory/change_list.html"
+    # django-import-export would wrap the template in one that shows the tools only to those who
+    # may add rows; nobody adds price history, so the template includes its Export link itself.
+    import_export_change_list_template = None
     actions = (
         _export_action(export.CSV, _("Export selected to CSV (Excel)")),
         _export_action(export.XLSX, _("Export selected to XLSX")),
