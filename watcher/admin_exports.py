@@ -78,7 +78,7 @@ class DateRangeFilter(admin.ListFilter):
 
 
 class KindFilter(admin.SimpleListFilter):
-    title = _("SKU owner")  # "By SKU owner": ours or a competitor's
+    title = _("SKU owner")  # ours or a competitor's
     parameter_name = "kind"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
