@@ -35,6 +35,9 @@
     datasets.push(line(series, i, "spp_price", true));
   });
 
+  const DAY = 86400000;
+  const start = new Date(payload.from + "T00:00:00").getTime();
+  const end = new Date(payload.to + "T00:00:00").getTime() + DAY;
   const canvas = document.getElementById("price-chart");
   new Chart(canvas, {
     type: "line",
@@ -48,6 +51,17 @@
       scales: {
         x: {
           type: "linear",
+          min: start,
+          max: end,
+          // One tick per day (or every few days on long ranges), at local midnights.
+          afterBuildTicks: (scale) => {
+            const step = Math.max(1, Math.ceil((end - start) / DAY / 10));
+            const ticks = [];
+            for (let d = new Date(start); d.getTime() <= end; d.setDate(d.getDate() + step)) {
+              ticks.push({value: d.getTime()});
+            }
+            scale.ticks = ticks;
+          },
           ticks: {maxRotation: 0, autoSkipPadding: 12,
                   callback: (v) => new Date(v).toLocaleDateString(lang, {day: "2-digit", month: "2-digit"})},
         },
