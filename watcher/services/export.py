@@ -10,7 +10,6 @@ XLSX keeps numbers as numbers and times as dates (openpyxl's write-only mode).
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -57,7 +56,7 @@ COLUMNS = (
     ("reviews_count", _("Reviews")),
 )
 FIELDS = tuple(field for field, _header in COLUMNS)
-KIND_COLUMN = FIELDS.index("competitor_id")
+IN_STOCK_COLUMN = FIELDS.index("in_stock")
 # Cells Excel would run as a formula (names come from operators and marketplaces).
 FORMULA_STARTS = ("=", "+", "-", "@")
 
@@ -72,16 +71,26 @@ def export_chunks(queryset: QuerySet) -> Iterator[list[list[Any]]]:
     ``iterator()`` reads through a server-side cursor on PostgreSQL; in autocommit it is a
     WITH HOLD cursor, so no transaction stays open while the client downloads.
     """
-    marketplaces = dict(Marketplace.choices)
-    kinds = {value: str(label) for value, label in KIND_CHOICES}
+    marketplaces = {value: str(label) for value, label in Marketplace.choices}
+    kinds = dict(KIND_CHOICES)
+    own, competitor = str(kinds[OWN]), str(kinds[COMPETITOR])
+    zone = timezone.get_current_timezone()
     rows = queryset.order_by("parsed_at", "id").values_list(*FIELDS)
     chunk: list[list[Any]] = []
-    for values in rows.iterator(chunk_size=CHUNK_ROWS):
-        row = list(values)
-        row[1] = timezone.localtime(row[1]).replace(tzinfo=None)
-        row[2] = str(marketplaces.get(row[2], row[2]))
-        row[KIND_COLUMN] = kinds[OWN if row[KIND_COLUMN] is None else COMPETITOR]
-        chunk.append(row)
+    for pk, at, marketplace, brand, our_sku, competitor_id, *rest in rows.iterator(
+        chunk_size=CHUNK_ROWS
+    ):
+        chunk.append(
+            [
+                pk,
+                at.astimezone(zone).replace(tzinfo=None),
+                marketplaces.get(marketplace, marketplace),
+                brand,
+                our_sku,
+                own if competitor_id is None else competitor,
+                *rest,
+            ]
+        )
         if len(chunk) == CHUNK_ROWS:
             yield chunk
             chunk = []
@@ -96,28 +105,45 @@ class _Echo:
         return value
 
 
-def _excel_cell(value: Any, yes: str, no: str) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return yes if value else no
-    if isinstance(value, Decimal):
-        return str(value).replace(".", ",")
-    if isinstance(value, dt.datetime):
-        return value.strftime("%d.%m.%Y %H:%M:%S")
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+def _text(value: str | None) -> str | None:
+    # None is written as an empty cell by csv.writer.
+    if value and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
 
 
-def _plain_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return value
+def _comma(value: Decimal | None) -> str | None:
+    return None if value is None else str(value).replace(".", ",")
+
+
+def _excel_row(row: list[Any], yes: str, no: str) -> list[Any]:
+    """Cells as Russian Excel reads them; one function per column, no type tests per cell."""
+    pk, at, marketplace, brand, our_sku, kind, sku, name, price, old, wallet, in_stock, *rest = row
+    stock, rating, reviews = rest
+    return [
+        pk,
+        at.strftime("%d.%m.%Y %H:%M:%S"),
+        marketplace,
+        _text(brand),
+        _text(our_sku),
+        kind,
+        _text(sku),
+        _text(name),
+        _comma(price),
+        _comma(old),
+        _comma(wallet),
+        None if in_stock is None else (yes if in_stock else no),
+        stock,
+        _comma(rating),
+        reviews,
+    ]
+
+
+def _plain_row(row: list[Any]) -> list[Any]:
+    in_stock = row[IN_STOCK_COLUMN]
+    row[1] = row[1].isoformat()
+    row[IN_STOCK_COLUMN] = None if in_stock is None else ("true" if in_stock else "false")
+    return row
 
 
 def csv_stream(queryset: QuerySet, dialect: str = EXCEL) -> Iterator[bytes]:
@@ -129,9 +155,9 @@ def csv_stream(queryset: QuerySet, dialect: str = EXCEL) -> Iterator[bytes]:
     yield (bom + writer.writerow(headers())).encode()
     for chunk in export_chunks(queryset):
         if excel:
-            lines = [writer.writerow([_excel_cell(v, yes, no) for v in row]) for row in chunk]
+            lines = [writer.writerow(_excel_row(row, yes, no)) for row in chunk]
         else:
-            lines = [writer.writerow([_plain_cell(v) for v in row]) for row in chunk]
+            lines = [writer.writerow(_plain_row(row)) for row in chunk]
         yield "".join(lines).encode()
 
 
