@@ -62,7 +62,8 @@ def test_rows_carry_what_an_analyst_compares(catalogue: Catalogue, analyst_api: 
 
 
 def test_bad_filters_are_a_json_400(catalogue: Catalogue, analyst_api: APIClient) -> None:
-    for query in ("from=yesterday", "marketplace=amazon", "kind=both", "subscription=x"):
+    bad = ("from=yesterday", "marketplace=amazon", "kind=both", "subscription=x", "competitor=1.5")
+    for query in bad:
         response = analyst_api.get(f"/api/v1/prices/?{query}")
         assert response.status_code == 400, query
         assert response["Content-Type"].startswith("application/json")

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import django_filters as filters
+from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -39,13 +40,19 @@ def default_range(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     return last - dt.timedelta(days=DEFAULT_DAYS - 1), last
 
 
+class IdFilter(filters.NumberFilter):
+    """A row's id: a whole number (``1.5`` is a 400, not row 1)."""
+
+    field_class = forms.IntegerField
+
+
 class PriceFilter(filters.FilterSet):
     """The filters of price history; the API, the exports and ``export_prices`` share them."""
 
     marketplace = filters.ChoiceFilter(choices=Marketplace.choices, label=_("marketplace"))
     brand = filters.CharFilter(field_name="brand", label=_("brand"))
-    subscription = filters.NumberFilter(field_name="subscription_id", label=_("our SKU (id)"))
-    competitor = filters.NumberFilter(field_name="competitor_id", label=_("competitor (id)"))
+    subscription = IdFilter(field_name="subscription_id", label=_("our SKU (id)"))
+    competitor = IdFilter(field_name="competitor_id", label=_("competitor (id)"))
     kind = filters.ChoiceFilter(
         choices=KIND_CHOICES, method="filter_kind", label=_("our SKU or competitor")
     )
