@@ -37,7 +37,7 @@ COPY (
   JOIN watcher_subscription s ON s.id = p.subscription_id
   LEFT JOIN watcher_competitor c ON c.id = p.competitor_id
   WHERE p.id <= {rows}
-  ORDER BY p.parsed_at, p.id
+  ORDER BY p.id
 ) TO STDOUT WITH (FORMAT csv, HEADER)
 """
 

@@ -148,7 +148,8 @@ EXPORT_PARAMETERS = [
         OpenApiTypes.STR,
         enum=["json", *export.FORMATS],
         description="json (default): a page of rows. csv or xlsx: a file of every matching row "
-        "(no pagination), oldest first, column headers in the request's language.",
+        "(no pagination) in the order they were recorded, column headers in the request's "
+        "language.",
     ),
     OpenApiParameter(
         "dialect",

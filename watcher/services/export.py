@@ -66,21 +66,21 @@ def headers() -> list[str]:
 
 
 def export_chunks(queryset: QuerySet) -> Iterator[list[list[Any]]]:
-    """The rows in chunks, oldest first: plain values (local naive times, Decimals, labels).
+    """The rows in chunks, in the order they were recorded (by id): plain values (local naive
+    times, Decimals, labels).
 
-    ``iterator()`` reads through a server-side cursor on PostgreSQL; in autocommit it is a
-    WITH HOLD cursor, so no transaction stays open while the client downloads.
+    Keyset pagination: each chunk is its own short query (``id > last`` on the primary key),
+    so no transaction or cursor stays open while the client downloads, the first rows come at
+    once, and memory holds one chunk whatever the number of rows.
     """
     marketplaces = {value: str(label) for value, label in Marketplace.choices}
     kinds = dict(KIND_CHOICES)
     own, competitor = str(kinds[OWN]), str(kinds[COMPETITOR])
     zone = timezone.get_current_timezone()
-    rows = queryset.order_by("parsed_at", "id").values_list(*FIELDS)
-    chunk: list[list[Any]] = []
-    for pk, at, marketplace, brand, our_sku, competitor_id, *rest in rows.iterator(
-        chunk_size=CHUNK_ROWS
-    ):
-        chunk.append(
+    rows = queryset.order_by("id").values_list(*FIELDS)
+    last = 0
+    while True:
+        chunk = [
             [
                 pk,
                 at.astimezone(zone).replace(tzinfo=None),
@@ -90,12 +90,15 @@ def export_chunks(queryset: QuerySet) -> Iterator[list[list[Any]]]:
                 own if competitor_id is None else competitor,
                 *rest,
             ]
-        )
-        if len(chunk) == CHUNK_ROWS:
+            for pk, at, marketplace, brand, our_sku, competitor_id, *rest in rows.filter(
+                id__gt=last
+            )[:CHUNK_ROWS]
+        ]
+        if chunk:
             yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        if len(chunk) < CHUNK_ROWS:
+            return
+        last = chunk[-1][0]
 
 
 class _Echo:
