@@ -14,6 +14,9 @@ from rest_framework.request import Request
 ADMIN = "admin"
 # Every staff role, one Django group each (created after migrate).
 STAFF_ROLES = (ADMIN, "manager", "senior", "director")
+# Analysts read the catalogue, tasks and price history and change nothing (view permissions only).
+ANALYST = "analyst"
+PRICE_READERS = (*STAFF_ROLES, ANALYST)
 
 
 def has_role(user: Any, roles: tuple[str, ...]) -> bool:
@@ -36,3 +39,10 @@ class IsStatsReader(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return has_role(request.user, STAFF_ROLES)
+
+
+class IsPriceReader(BasePermission):
+    """The staff roles and ``analyst``: price history, comparisons and exports."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return has_role(request.user, PRICE_READERS)

@@ -33,6 +33,7 @@ from django.utils.translation import gettext_lazy as _
 
 from parser.models import Backend
 from parser.types import Marketplace
+from watcher.admin_exports import DateRangeFilter, KindFilter, PriceExports
 from watcher.admin_helpers import (
     AGENT_STATUS_COLORS,
     EMPTY,
@@ -86,7 +87,7 @@ class SubscriptionAdmin(ProductColumns, ImportExportAdmin):
     resource_classes = [SubscriptionResource]
     list_display = (
         "brand", "marketplace_col", "sku_link", "title", "priority", "is_active",
-        "competitors_count",
+        "competitors_count", "comparison_link",
     )  # fmt: skip
     list_display_links = ("brand",)
     list_editable = ("priority", "is_active")
@@ -109,6 +110,11 @@ class SubscriptionAdmin(ProductColumns, ImportExportAdmin):
     @admin.display(description=_("competitors"), ordering="competitors_total")
     def competitors_count(self, obj: Subscription) -> int:
         return getattr(obj, "competitors_total", 0)
+
+    @admin.display(description=_("prices"))
+    def comparison_link(self, obj: Subscription) -> SafeString:
+        url = reverse("analytics:comparison", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, gettext("Compare"))
 
     activate = bulk_action(
         partial(operations.set_subscriptions_active, active=True),
@@ -514,15 +520,19 @@ class TaskReportAdmin(ReadOnly, TaskIdSearch):
 
 
 @admin.register(PriceHistory)
-class PriceHistoryAdmin(ProductColumns, ReadOnly, ExportAdmin):
+class PriceHistoryAdmin(ProductColumns, ReadOnly, PriceExports, ExportAdmin):
     resource_classes = [PriceHistoryResource]
     list_display = (
         "parsed_at", "marketplace_col", "sku_link", "competitor_col", "current_price",
         "old_price", "spp_price", "in_stock", "rating", "reviews_count", "seller_name", "agent",
     )  # fmt: skip
-    list_filter = ("marketplace", "in_stock", "parser_backend")
+    list_filter = (
+        DateRangeFilter, "marketplace", "brand", KindFilter, "in_stock", "parser_backend",
+    )  # fmt: skip
     date_hierarchy = "parsed_at"
-    search_fields = ("sku", "card_title", "seller_name", "seller_id")
+    search_fields = (
+        "sku", "card_title", "brand", "competitor__name", "seller_name", "seller_id",
+    )  # fmt: skip
     list_select_related = ("competitor", "agent")
     show_full_result_count = False
     list_per_page = 100

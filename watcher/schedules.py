@@ -8,7 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from config.roles import STAFF_ROLES
+from config.roles import ANALYST, STAFF_ROLES
+
+# What the analyst group may see in the admin; it gets no add, change or delete permission.
+ANALYST_VIEWS = ("subscription", "competitor", "task", "taskreport", "pricehistory")
 
 
 def generation_time() -> tuple[int, int]:
@@ -24,6 +27,17 @@ def generation_time() -> tuple[int, int]:
     return hour, minute
 
 
+def ensure_analyst_group() -> None:
+    """The ``analyst`` group with view permissions only (ones an operator removed come back)."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name=ANALYST)
+    codenames = [f"view_{model}" for model in ANALYST_VIEWS]
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="watcher", codename__in=codenames)
+    )
+
+
 def ensure_schedules(**kwargs: Any) -> None:
     """Create the periodic tasks if missing; an operator's later edits are kept."""
     from django.contrib.auth.models import Group
@@ -31,6 +45,7 @@ def ensure_schedules(**kwargs: Any) -> None:
 
     for name in STAFF_ROLES:
         Group.objects.get_or_create(name=name)
+    ensure_analyst_group()
     hour, minute = generation_time()
     crontab, _ = CrontabSchedule.objects.get_or_create(
         minute=str(minute),
