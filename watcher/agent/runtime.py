@@ -83,6 +83,7 @@ class AgentRuntime:
         self.cooldown = Cooldown(config.cooldown_after, config.cooldown_seconds * config.scale)
         self.panic = PanicDetector(config.panic_403_burst, config.panic_403_window)
         self.emulation: dict[str, Any] = dict(EMULATION_DEFAULTS)
+        self.emulation_loaded = False
         self.status = "preparing"
         self.paused = False
         self.panicked = False
@@ -167,6 +168,8 @@ class AgentRuntime:
                 await self.nap(left)
                 continue
             try:
+                if not self.emulation_loaded:  # the server was away at start
+                    await self.reload_config()
                 task = await self.next_task()
             except httpx.HTTPError as exc:
                 log.warning("server unreachable", extra={"error": repr(exc)})
