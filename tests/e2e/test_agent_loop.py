@@ -27,8 +27,17 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from tests.e2e.servers import BASE_DIR, Server, asgi_servers, free_port
-from watcher.models import Agent, AgentCommand, CommandStatus, PriceHistory, Task, TaskStatus
+from tests.e2e.servers import BASE_DIR, CHROMIUM, Server, asgi_servers, free_port
+from tests.factories import SubscriptionFactory
+from watcher.models import (
+    Agent,
+    AgentCommand,
+    CommandStatus,
+    PriceHistory,
+    Task,
+    TaskReport,
+    TaskStatus,
+)
 from watcher.services.agents import create_agent
 from watcher.services.demo import load_demo
 from watcher.services.distributor import reap_expired_leases
@@ -107,7 +116,7 @@ class AgentProcess:
         self.log_path = tmp / f"agent-{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, server_url: str, ip: str) -> None:
+    def start(self, server_url: str, ip: str, *extra: str) -> None:
         sites = [
             f"--site={mp}={self.market}/{mp}" for mp in ("wildberries", "ozon", "yandex_market")
         ]
@@ -116,7 +125,7 @@ class AgentProcess:
             [sys.executable, "-m", "watcher.agent", "run", "--server", server_url,
              "--agent-id", str(self.agent.pk), *sites, "--ip", ip, "--fast",
              "--state-dir", str(self.state_dir), "--idle-exit", "3", "--poll-interval", "0.2",
-             "--heartbeat-interval", "0.5"],
+             "--heartbeat-interval", "0.5", *extra],
             cwd=BASE_DIR,
             # The key comes from the environment, as a deployment would pass a secret.
             env={**os.environ, "WATCHER_AGENT_API_KEY": self.key, "PYTHONUNBUFFERED": "1"},
@@ -291,3 +300,33 @@ def test_two_agents_work_a_night_through_pause_kill_and_a_lost_report(tmp_path: 
         assert task.outcome == ("ok" if truth["in_stock"] else "out_of_stock")
     assert set(outcomes.values()) == {"ok", "out_of_stock", "not_found"}
     assert PriceHistory.objects.count() == total - 1  # one product is not found
+
+
+def test_the_browser_engine_reads_pages_with_chromium_and_sends_screenshots(tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("WATCHER_BROWSER_TESTS") == "required":
+            pytest.fail(f"{CHROMIUM} is missing and WATCHER_BROWSER_TESTS=required")
+        pytest.skip(f"{CHROMIUM} is missing")
+    night = timezone.localdate()
+    SubscriptionFactory(marketplace="wildberries", sku="176308673")
+    SubscriptionFactory(marketplace="ozon", sku="1093847562")
+    agent, key = create_agent("agent-browser")
+    with asgi_servers(1, tmp_path) as (server,), fake_marketplace(night) as market:
+        assert generate_tasks(night).total_created == 2
+        process = AgentProcess("browser", agent, key, market, tmp_path)
+        process.start(server.url, "10.0.0.3", "--engine", "browser", "--chromium", CHROMIUM)
+        assert process.process is not None
+        assert process.process.wait(60) == 0, process.log()
+        truths = {
+            t.sku: httpx.get(f"{market}/_truth/{t.marketplace}/{t.sku}", trust_env=False).json()
+            for t in Task.objects.all()
+        }
+    for task in Task.objects.all():
+        assert (task.status, task.outcome) == (TaskStatus.COMPLETED, "ok"), task.error
+        price = PriceHistory.objects.get(task=task)
+        assert price.current_price == truths[task.sku]["current_price"]
+        assert price.spp_price == truths[task.sku]["spp_price"]
+        report = TaskReport.objects.get(task=task)
+        assert bytes(report.screenshot).startswith(b"\xff\xd8\xff")  # a JPEG
+    cookies = list((tmp_path / "state-browser").glob("cookies-*.json"))
+    assert cookies  # the storage state is kept for the next run

@@ -28,6 +28,9 @@ class AgentConfig:
     ip: str = ""  # the public IP to report; empty: the server uses the request's address
     state_dir: str = ".watcher-agent"
     fast: bool = False
+    engine: str = "http"  # or "browser" (needs Playwright; see watcher/agent/requirements.txt)
+    chromium: str = "/usr/bin/chromium"
+    screenshots: bool = True  # browser engine: attach the product block's screenshot
     idle_exit: float = 60.0  # `run` stops after this long without a task (and no report left)
     poll_interval: float = 5.0
     heartbeat_interval: float = 30.0
@@ -66,6 +69,8 @@ class AgentConfig:
         for name in self.sites:
             if name not in MARKETPLACES:
                 raise ValueError(f"unknown marketplace in --site: {name!r}")
+        if self.engine not in ("http", "browser"):
+            raise ValueError("--engine must be http or browser")
         unknown = set(self.hooks) - {"reboot_modem", "refresh_cookies"}
         if unknown:
             raise ValueError(f"unknown hooks: {', '.join(sorted(unknown))}")
@@ -153,6 +158,10 @@ def argument_parser() -> argparse.ArgumentParser:
         help="an exit (proxy URL, or 'direct'); repeatable; default: direct",
     )  # fmt: skip
     parser.add_argument("--ip", help="the public IP to report in heartbeats")
+    parser.add_argument(
+        "--engine", choices=("http", "browser"), help="plain HTTP (default) or a real browser"
+    )
+    parser.add_argument("--chromium", help="the browser engine's Chromium (/usr/bin/chromium)")
     parser.add_argument("--state-dir", help="outbox and saved state (default .watcher-agent)")
     parser.add_argument(
         "--fast", action="store_true", default=None, help="scale every wait down 100× (tests)"

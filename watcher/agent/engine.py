@@ -40,6 +40,7 @@ class Page:
     error: str | None = None  # a network error
     timed_out: bool = False
     elapsed_ms: int = 0
+    screenshot: str | None = None  # base64 JPEG of the product block (browser engine)
 
     @property
     def captcha(self) -> bool:

@@ -23,6 +23,7 @@ import httpx
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from watcher.agent.browser import BrowserEngine
 from watcher.agent.config import AgentConfig
 from watcher.agent.engine import HttpEngine, Page, classify, site_url
 from watcher.agent.outbox import Entry, Outbox
@@ -61,6 +62,7 @@ class Outcome:
     error: str | None = None
     panic: str | None = None
     status_code: int | None = None
+    screenshot: str | None = None
 
 
 class AgentRuntime:
@@ -77,7 +79,14 @@ class AgentRuntime:
             timeout=config.request_timeout,
             trust_env=False,
         )
-        self.engine = HttpEngine(config.request_timeout, config.user_agent)
+        self.engine: HttpEngine | BrowserEngine
+        if config.engine == "browser":
+            self.engine = BrowserEngine(
+                config.chromium, state, config.request_timeout, lambda: self.emulation,
+                scale=config.scale, screenshots=config.screenshots, rng=self.rng,
+            )  # fmt: skip
+        else:
+            self.engine = HttpEngine(config.request_timeout, config.user_agent)
         self.pool = ExitPool(config.exits, revive_after=config.exit_revive_seconds * config.scale)
         self.retries = RetrySchedule(config.retry_fast, config.retry_long, config.max_retries)
         self.cooldown = Cooldown(config.cooldown_after, config.cooldown_seconds * config.scale)
@@ -217,6 +226,8 @@ class AgentRuntime:
             "error": outcome.error,
             "lease_version": task.get("lease_version"),
         }
+        if outcome.screenshot:
+            body["screenshot"] = outcome.screenshot
         entry = self.outbox.put(self.current_task, body)
         await self.deliver(entry)
         self.current_task = None
@@ -249,7 +260,8 @@ class AgentRuntime:
                 else:
                     self.pool.success(exit_)
                     await self.nap(self._uniform_ms("page_view_min_ms", "page_view_max_ms"))
-                return Outcome(True, page.text, panic=panic, status_code=page.status)
+                return Outcome(True, page.text, panic=panic, status_code=page.status,
+                               screenshot=page.screenshot)  # fmt: skip
             self.pool.problem(exit_)
             error = f"{verdict.error_type}: {page.error or f'HTTP {page.status}'}"
             delay = self.retries.delay(retry_index) if verdict.retriable else None
