@@ -222,14 +222,14 @@ def test_two_agents_work_a_night_through_pause_kill_and_a_lost_report(tmp_path: 
             wait_for(lambda: Agent.objects.get(pk=a.pk).status == "paused", what="A paused")
 
             # 2. A slow marketplace night; B (through the relay) works alone; kill -9 mid-task.
-            httpx.post(f"{market}/_control", json={"delay_ms": 700}, trust_env=False)
+            httpx.post(f"{market}/_control", json={"delay_ms": 1500}, trust_env=False)
             total = generate_tasks(night).total_created
             assert total == 14
             agent_b.start(f"http://127.0.0.1:{relay.port}", "10.0.0.2")
             killed_task = wait_for(
                 lambda: tasks_of(b, status=TaskStatus.IN_PROGRESS), what="B's first task"
             )[0]
-            time.sleep(0.2)  # it is fetching the page (700 ms)
+            time.sleep(0.2)  # it is fetching the page (1.5 s)
             agent_b.kill9()
             assert agent_b.outbox() == []  # killed before it had anything to report
 

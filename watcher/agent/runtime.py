@@ -51,6 +51,20 @@ CLOSE_INVALID_KEY = 4001
 CLOSE_REPLACED = 4002
 
 
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``event`` at most ``timeout`` seconds; True if it was set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that arrives as the
+    event is set, and a loop that misses its cancellation never ends.
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        done, _pending = await asyncio.wait({waiter}, timeout=max(0.0, timeout))
+    finally:
+        waiter.cancel()
+    return bool(done)
+
+
 class AuthError(RuntimeError):
     """The server refuses this agent's key (401) or the agent is disabled (403)."""
 
@@ -141,7 +155,7 @@ class AgentRuntime:
         finally:
             for helper in helpers:
                 helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await asyncio.wait(helpers, timeout=5)
             with contextlib.suppress(httpx.HTTPError):
                 await self.api.post(f"{API}/agents/heartbeat", json=self.heartbeat("offline"))
             await self.engine.close()
@@ -149,8 +163,7 @@ class AgentRuntime:
 
     async def nap(self, seconds: float) -> None:
         """Sleep, but wake early on resume or stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), max(0.0, seconds))
+        await wait_event(self.wake, seconds)
         self.wake.clear()
 
     async def set_status(self, status: str) -> None:
@@ -370,8 +383,7 @@ class AgentRuntime:
                     log.warning("heartbeat refused", extra={"status_code": response.status_code})
             except httpx.HTTPError as exc:
                 log.warning("heartbeat failed", extra={"error": repr(exc)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.beat_now.wait(), self.config.heartbeat_interval)
+            await wait_event(self.beat_now, self.config.heartbeat_interval)
             self.beat_now.clear()
 
     async def reload_config(self) -> bool:
