@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -228,3 +230,24 @@ def test_commands_run_the_configured_hook_and_ack_its_outcome(
 
     assert asyncio.run(commands()) == [ack, "ok", "ok", "unknown_command"]
     assert (marker.read_text().strip() == '{"why": "test"}') if hook else not marker.exists()
+
+
+def test_sigterm_finishes_the_current_task_then_exits(
+    api: tuple[StubApi, str], marketplace: str, tmp_path: Path
+) -> None:
+    stub, url = api
+    httpx.post(f"{marketplace}/_control", json={"delay_ms": 400})
+    task = stub.add_task("ozon", "1093847562")
+    stub.add_task("ozon", "1523647789")
+    agent = runtime(url, marketplace, tmp_path)
+
+    async def terminate_mid_task() -> int:
+        work = asyncio.create_task(agent.run("watch"))
+        while agent.current_task is None:
+            await asyncio.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by the agent's event loop
+        return await asyncio.wait_for(work, 10)
+
+    assert asyncio.run(terminate_mid_task()) == 0
+    assert [(t, b["success"]) for t, b, _c in stub.reports] == [(task, True)]
+    assert len(stub.tasks) == 1  # the next one was not taken

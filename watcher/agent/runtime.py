@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import signal
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -143,6 +144,11 @@ class AgentRuntime:
 
     async def run(self, mode: str) -> int:
         self.load_state()
+        # SIGTERM (a service manager, honcho) stops as the `stop` command does: the current
+        # task is finished and reported first.
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         helpers = [
             asyncio.create_task(self.heartbeat_loop()),
             asyncio.create_task(self.socket_loop()),
@@ -160,6 +166,10 @@ class AgentRuntime:
                 await self.api.post(f"{API}/agents/heartbeat", json=self.heartbeat("offline"))
             await self.engine.close()
             await self.api.aclose()
+
+    def request_stop(self) -> None:
+        self.stopping = True
+        self.wake.set()
 
     async def nap(self, seconds: float) -> None:
         """Sleep, but wake early on resume or stop."""
@@ -478,8 +488,7 @@ class AgentRuntime:
             await self.set_status("ready")
             self.wake.set()
         elif action == "stop":
-            self.stopping = True
-            self.wake.set()
+            self.request_stop()
         elif action == "reload_config":
             return "ok" if await self.reload_config() else "error"
         elif action == "refresh_cookies":
