@@ -6,10 +6,15 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Human-readable logs on a terminal; production keeps JSON (LOG_FORMAT=json, the default).
 LOG_FORMAT ?= plain
-export HOST PORT LOG_FORMAT
+# The demo on `make run`: a fake marketplace and two agents working it; WATCHER_DEMO=0 leaves
+# them out (web, worker and beat only).
+WATCHER_DEMO ?= 1
+DEMO_MARKET_PORT ?= 9001
+DEMO_ON := $(filter-out 0,$(WATCHER_DEMO))
+export HOST PORT LOG_FORMAT DEMO_MARKET_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format migrate admin demo messages bench clean stop-redis
+.PHONY: help venv run test lint format migrate admin demo demo-agents messages bench clean stop-redis
 
 help:
 	@echo "make run    - install, migrate, create the admin, load demo data, start web+worker+beat"
@@ -20,7 +25,7 @@ help:
 	@echo "make bench  - run the benchmarks in bench/ (slow)"
 
 # The virtualenv is (re)installed when a requirements file changes.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt watcher/agent/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -38,15 +43,20 @@ admin: venv
 demo: venv
 	$(PY) manage.py load_demo --if-empty
 
-run: migrate admin demo
+# The demo agents' config files (API keys, 0600) go to the data folder.
+demo-agents: venv
+	$(PY) manage.py demo_agents --server http://$(HOST):$(PORT) --market http://127.0.0.1:$(DEMO_MARKET_PORT)
+
+run: migrate admin demo $(if $(DEMO_ON),demo-agents)
 	@echo ""
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/"
 	@echo "  Live:      http://$(HOST):$(PORT)/live/agents/"
 	@echo "  Office:    http://$(HOST):$(PORT)/office/"
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Health:    http://$(HOST):$(PORT)/api/v1/watcher/health"
+	@$(if $(DEMO_ON),echo "  Demo:      fake marketplace http://127.0.0.1:$(DEMO_MARKET_PORT)/_control and agents demo-agent-1 and demo-agent-2")
 	@echo ""
-	$(VENV)/bin/honcho start -f Procfile
+	$(VENV)/bin/honcho start -f Procfile $(if $(DEMO_ON),,web worker beat)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -276,7 +276,11 @@ WATCHER_PARSE_TIMEOUT = env.int("WATCHER_PARSE_TIMEOUT", default=900)
 WATCHER_COMMAND_TIMEOUT = env.int("WATCHER_COMMAND_TIMEOUT", default=120)
 WATCHER_COMMAND_RESEND_SECONDS = env.int("WATCHER_COMMAND_RESEND_SECONDS", default=10)
 WATCHER_MAX_REPORT_BYTES = env.int("WATCHER_MAX_REPORT_BYTES", default=5 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = WATCHER_MAX_REPORT_BYTES + 64 * 1024
+# A browser agent's screenshot evidence (decoded size); sent base64, so 4/3 of it on the wire.
+WATCHER_MAX_SCREENSHOT_BYTES = env.int("WATCHER_MAX_SCREENSHOT_BYTES", default=512 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = (
+    WATCHER_MAX_REPORT_BYTES + 64 * 1024 + WATCHER_MAX_SCREENSHOT_BYTES * 4 // 3 + 4
+)
 
 # Bearer token that /metrics requires (Prometheus' authorization); empty = open.
 WATCHER_METRICS_TOKEN = env.str("WATCHER_METRICS_TOKEN", default="")

@@ -295,6 +295,8 @@ class DeliveryFactory(factory.django.DjangoModelFactory):
     recipient = "https://hooks.example.com/watcher"
     subject = "Демпинг"
     body = "Конкурент дешевле на 20 %"
+
+
 # --- office -----------------------------------------------------------------------------------
 
 

@@ -53,6 +53,7 @@ from watcher.admin_helpers import (
     marketplace_badge,
     raw_text_page,
     raw_text_preview,
+    screenshot_image,
 )
 from watcher.models import (
     Agent,
@@ -315,7 +316,10 @@ class AgentAdmin(admin.ModelAdmin):
 class TaskReportInline(ReadOnlyInline, admin.TabularInline):
     model = TaskReport
     fk_name = "task"
-    fields = ("attempt", "agent", "success", "outcome", "timing_ms", "ip", "received_at", "raw")
+    fields = (
+        "attempt", "agent", "success", "outcome", "timing_ms", "ip", "received_at", "raw",
+        "evidence",
+    )  # fmt: skip
     readonly_fields = fields
     ordering = ("attempt",)
 
@@ -325,6 +329,10 @@ class TaskReportInline(ReadOnlyInline, admin.TabularInline):
     @admin.display(description=_("raw text"))
     def raw(self, obj: TaskReport) -> SafeString | str:
         return raw_text_preview(obj)
+
+    @admin.display(description=_("screenshot"))
+    def evidence(self, obj: TaskReport) -> SafeString | str:
+        return screenshot_image(obj, 240)
 
 
 class PriceHistoryInline(ReadOnlyInline, admin.StackedInline):
@@ -502,13 +510,17 @@ class TaskReportAdmin(ReadOnly, TaskIdSearch):
     show_full_result_count = False
     fields = (
         "task_link", "agent", "attempt", "success", "outcome", "timing_ms", "ip", "error",
-        "received_at", "raw_text_full",
+        "received_at", "evidence", "raw_text_full",
     )  # fmt: skip
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TaskReport]:
         # The raw text can be megabytes per row: the list never shows it, the page loads it.
-        return super().get_queryset(request).defer("raw_text")
+        return super().get_queryset(request).defer("raw_text", "screenshot")
+
+    @admin.display(description=_("screenshot"))
+    def evidence(self, obj: TaskReport) -> SafeString | str:
+        return screenshot_image(obj, 720)
 
     @admin.display(description=_("task"), ordering="task__scheduled_date")
     def task_link(self, obj: TaskReport) -> SafeString:

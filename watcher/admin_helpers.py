@@ -6,6 +6,7 @@ bulk action calls its service, so the screens stay declarative.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -106,6 +107,20 @@ def raw_text_preview(report: TaskReport) -> SafeString | str:
         truncatechars(text, RAW_PREVIEW_CHARS),
         truncatechars(text, RAW_INLINE_CHARS),
         admin_link(report, more),
+    )
+
+
+def screenshot_image(report: TaskReport, width: int) -> SafeString | str:
+    """A browser agent's screenshot evidence, inline (the admin needs no extra view)."""
+    image = bytes(report.screenshot or b"")
+    if not image:
+        return EMPTY
+    kind = "png" if image.startswith(b"\x89PNG") else "jpeg"
+    return format_html(
+        '<img src="data:image/{};base64,{}" alt="" style="max-width:{}px;height:auto">',
+        kind,
+        base64.b64encode(image).decode(),
+        width,
     )
 
 

@@ -291,6 +291,12 @@ class TaskReport(models.Model):
     ip = models.GenericIPAddressField(_("IP"), null=True, blank=True)
     outcome = models.CharField(_("outcome"), max_length=20, choices=TaskOutcome.choices, blank=True)
     received_at = models.DateTimeField(_("received"), default=timezone.now)
+    screenshot = models.BinaryField(
+        _("screenshot"),
+        null=True,
+        blank=True,
+        help_text=_("The product block as the agent's browser showed it (JPEG or PNG)."),
+    )
 
     class Meta:
         verbose_name = _("task report")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from rest_framework import serializers
@@ -29,11 +31,32 @@ class ReportSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     error = serializers.CharField(allow_null=True, allow_blank=True, required=False, default=None)
     lease_version = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    screenshot = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=(
+            "Optional evidence from a browser agent: the product block as a base64 JPEG or PNG "
+            "of at most WATCHER_MAX_SCREENSHOT_BYTES (decoded; more is 413)."
+        ),
+    )
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
         return super().to_internal_value(data)
+
+    def validate_screenshot(self, value: str | None) -> bytes | None:
+        if not value:
+            return None
+        try:
+            image = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise serializers.ValidationError("Not valid base64.") from exc
+        if not image.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+            raise serializers.ValidationError("Expected a JPEG or PNG image.")
+        return image
 
 
 class ReportResultSerializer(serializers.Serializer):

@@ -100,13 +100,17 @@ class ReportView(AgentAPIView):
     )
     def post(self, request: Request, task_id: str) -> Response:
         limit = settings.WATCHER_MAX_REPORT_BYTES
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 64 * 1024:
+        # The body may hold raw_text, a screenshot (base64) and the JSON around them.
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return Response({"detail": f"Report larger than {limit} bytes."}, status=413)
         serializer = s.ReportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if len(data["raw_text"].encode()) > limit:
             return Response({"detail": f"raw_text larger than {limit} bytes."}, status=413)
+        shot_limit = settings.WATCHER_MAX_SCREENSHOT_BYTES
+        if len(data.get("screenshot") or b"") > shot_limit:
+            return Response({"detail": f"screenshot larger than {shot_limit} bytes."}, status=413)
         try:
             result = results.submit_report(
                 self.agent(request),
@@ -117,6 +121,7 @@ class ReportView(AgentAPIView):
                     success=data["success"],
                     error=data.get("error"),
                     lease_version=data.get("lease_version"),
+                    screenshot=data.get("screenshot"),
                 ),
                 ip=self.agent_ip(request),
             )

@@ -37,6 +37,7 @@ class ReportInput:
     success: bool
     error: str | None
     lease_version: int | None = None
+    screenshot: bytes | None = None  # a browser agent's evidence (JPEG or PNG)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
             error=data.error or "",
             ip=ip,
             outcome=_outcome_of(parsed) if data.success else TaskOutcome.AGENT_ERROR,
+            screenshot=data.screenshot,
         )
         price = None
         if not data.success:

@@ -1,0 +1,1 @@
+"""Demo parts that run without Django: the catalogue data and the fake marketplace."""
