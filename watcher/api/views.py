@@ -150,7 +150,7 @@ class HeartbeatView(AgentAPIView):
             self.agent(request),
             agents.Heartbeat(
                 status=data["status"],
-                current_task=data.get("current_task"),
+                current_task=str(data["current_task"]) if data.get("current_task") else None,
                 stats=data.get("stats") or {},
                 ip=data.get("ip") or client_ip(request),
             ),
