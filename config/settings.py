@@ -250,7 +250,11 @@ SPECTACULAR_SETTINGS = {
         "AgentStatusEnum": "watcher.models.AgentStatus",
         "TaskStatusEnum": "watcher.models.TaskStatus",
         "CommandStatusEnum": "watcher.models.CommandStatus",
-        "HealthStatusEnum": [("healthy", "healthy"), ("unhealthy", "unhealthy")],
+        "HealthStatusEnum": [
+            ("healthy", "healthy"),
+            ("degraded", "degraded"),
+            ("unhealthy", "unhealthy"),
+        ],
     },
 }
 SIMPLE_JWT = {"AUTH_HEADER_TYPES": ("Bearer",)}
@@ -274,6 +278,18 @@ WATCHER_COMMAND_TIMEOUT = env.int("WATCHER_COMMAND_TIMEOUT", default=120)
 WATCHER_COMMAND_RESEND_SECONDS = env.int("WATCHER_COMMAND_RESEND_SECONDS", default=10)
 WATCHER_MAX_REPORT_BYTES = env.int("WATCHER_MAX_REPORT_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WATCHER_MAX_REPORT_BYTES + 64 * 1024
+# --- Request body limits (hardening) ---
+# Enforced by the web server while it reads the body (config/wsgi_bridge.py): the first prefix
+# that matches wins; over it the answer is a 413 before the body is stored anywhere. A body over
+# 64 KB is read only after WATCHER_BODY_AUTHENTICATOR accepted the Authorization header.
+WATCHER_MAX_API_BODY_BYTES = env.int("WATCHER_MAX_API_BODY_BYTES", default=64 * 1024)
+WATCHER_MAX_UPLOAD_BYTES = env.int("WATCHER_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+WATCHER_BODY_LIMITS = [
+    ("/api/v1/watcher/tasks/", DATA_UPLOAD_MAX_MEMORY_SIZE),  # reports
+    ("/api/", WATCHER_MAX_API_BODY_BYTES),
+    ("/", WATCHER_MAX_UPLOAD_BYTES),  # the admin's CSV/XLSX imports
+]
+WATCHER_BODY_AUTHENTICATOR = "watcher.api.auth.large_body_allowed"
 
 # Bearer token that /metrics requires (Prometheus' authorization); empty = open.
 WATCHER_METRICS_TOKEN = env.str("WATCHER_METRICS_TOKEN", default="")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
@@ -41,6 +42,24 @@ class AgentKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+AGENT_API_PREFIX = "/api/v1/watcher/"
+
+
+def large_body_allowed(path: str, authorization: str) -> bool:
+    """Asked by the web server (config/wsgi_bridge.py) before it reads a large body: under the
+    agent API only a valid, enabled agent's key may send one; other paths check their own."""
+    if not path.startswith(AGENT_API_PREFIX):
+        return True
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return False
+    try:
+        agent = authenticate_key(key.strip())
+        return agent is not None and agent.is_enabled
+    finally:
+        connection.close()  # this ran outside a request: hand the connection back to the pool
 
 
 class IsAgent(BasePermission):

@@ -172,6 +172,7 @@ class PanicView(AgentAPIView):
             serializer.validated_data["reason"],
             serializer.validated_data["details"],
             ip=self.agent_ip(request),
+            request_ip=client_ip(request),
         )
         return Response({"status": "ok"})
 
@@ -209,7 +210,8 @@ class TaskStatsView(APIView):
 
 
 class HealthView(APIView):
-    """Health check: Redis and the database answer; 503 when either does not."""
+    """Health check: Redis and the database answer; 503 when either does not; "degraded"
+    (200) while Redis has lost the queues, until the reaper rebuilds them within a minute."""
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
@@ -220,7 +222,7 @@ class HealthView(APIView):
             200: inline_serializer(
                 "Health",
                 {
-                    "status": serializers.ChoiceField(choices=["healthy", "unhealthy"]),
+                    "status": serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"]),
                     "checks": serializers.DictField(),
                     "timestamp": serializers.DateTimeField(),
                 },
@@ -230,7 +232,7 @@ class HealthView(APIView):
     )
     def get(self, request: Request) -> Response:
         result = check_health()
-        return Response(result, status=200 if result["status"] == "healthy" else 503)
+        return Response(result, status=503 if result["status"] == "unhealthy" else 200)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
