@@ -6,27 +6,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('watcher', '0008_task_catalogue_foreign_keys'),
+        ("watcher", "0008_task_catalogue_foreign_keys"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PanicBlock',
+            name="PanicBlock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ip', models.GenericIPAddressField(verbose_name='IP')),
-                ('reason', models.CharField(blank=True, max_length=500, verbose_name='reason')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='blocked at')),
-                ('expires_at', models.DateTimeField(verbose_name='blocked until')),
-                ('agent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='panic_blocks', to='watcher.agent', verbose_name='agent')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ip", models.GenericIPAddressField(verbose_name="IP")),
+                ("reason", models.CharField(blank=True, max_length=500, verbose_name="reason")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="blocked at"
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(verbose_name="blocked until")),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="panic_blocks",
+                        to="watcher.agent",
+                        verbose_name="agent",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'IP block',
-                'verbose_name_plural': 'IP blocks',
-                'ordering': ('-created_at',),
-                'indexes': [models.Index(fields=['expires_at'], name='panic_block_expiry_idx')],
+                "verbose_name": "IP block",
+                "verbose_name_plural": "IP blocks",
+                "ordering": ("-created_at",),
+                "indexes": [models.Index(fields=["expires_at"], name="panic_block_expiry_idx")],
             },
         ),
     ]
