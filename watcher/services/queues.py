@@ -109,4 +109,3 @@ def rebuild() -> dict[str, Any]:
         counts[mp] = n
     client.set(MARKER_KEY, "1")
     return counts
-
