@@ -61,10 +61,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "channels",
     "django_celery_beat",
     "import_export",
+    "axes",
     "parser",
     "alerts",
     "watcher",
@@ -81,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns its lockout of the admin login into a 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -239,6 +243,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "EXCEPTION_HANDLER": "watcher.api.views.exception_handler",
+    # Throttles (README "Limits and throttling"); counted in the Redis cache, across processes.
+    "DEFAULT_THROTTLE_RATES": {
+        "login_ip": env.str("WATCHER_LOGIN_RATE_IP", default="20/min"),
+        "login_user": env.str("WATCHER_LOGIN_RATE_USER", default="5/min"),
+        "bad_agent_key": env.str("WATCHER_BAD_KEY_RATE_IP", default="30/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Watcher API",
@@ -257,7 +267,13 @@ SPECTACULAR_SETTINGS = {
         ],
     },
 }
-SIMPLE_JWT = {"AUTH_HEADER_TYPES": ("Bearer",)}
+SIMPLE_JWT = {
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    # A password change revokes the user's tokens: access tokens carry a hash of the password
+    # (rejected once it changes); refresh tokens are blacklisted (watcher.api.auth).
+    "CHECK_REVOKE_TOKEN": True,
+    "REVOKE_TOKEN_CLAIM": "hash_password",
+}
 
 # --- Watcher ----------------------------------------------------------------------------------
 WATCHER_TASK_GENERATION_TIME = env.str("WATCHER_TASK_GENERATION_TIME", default="20:30")
@@ -291,8 +307,11 @@ WATCHER_BODY_LIMITS = [
 ]
 WATCHER_BODY_AUTHENTICATOR = "watcher.api.auth.large_body_allowed"
 
-# Bearer token that /metrics requires (Prometheus' authorization); empty = open.
+# /metrics answers a bearer of this token (Prometheus' authorization) or a staff session;
+# WATCHER_METRICS_PUBLIC=true opens it to anyone (a scraper on a private network only).
 WATCHER_METRICS_TOKEN = env.str("WATCHER_METRICS_TOKEN", default="")
+WATCHER_METRICS_PUBLIC = env.bool("WATCHER_METRICS_PUBLIC", default=False)
+CSRF_FAILURE_VIEW = "watcher.views.csrf_failure"
 
 # --- Parser: LLM backends ------------------------------------------------------------------
 # First retry delay (doubles per retry), page text sent to a model (characters), and the time
@@ -300,6 +319,19 @@ WATCHER_METRICS_TOKEN = env.str("WATCHER_METRICS_TOKEN", default="")
 PARSER_LLM_RETRY_BACKOFF = env.float("PARSER_LLM_RETRY_BACKOFF", default=0.5)
 PARSER_LLM_MAX_PAGE_CHARS = env.int("PARSER_LLM_MAX_PAGE_CHARS", default=20_000)
 PARSER_LLM_TOTAL_BUDGET = env.float("PARSER_LLM_TOTAL_BUDGET", default=480.0)
+
+# --- Admin login lockouts (django-axes): failures counted per IP and per username, in the
+# database (admin: "Access attempts"); `manage.py axes_reset` lifts them. Only the admin site's
+# login: the API's token endpoint has DRF throttles (JSON 429) instead.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env.int("WATCHER_ADMIN_LOGIN_FAILURES", default=10)
+AXES_COOLOFF_TIME = env.float("WATCHER_ADMIN_LOGIN_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
 
 # --- Logging: structured JSON on stdout -------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

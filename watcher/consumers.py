@@ -232,3 +232,10 @@ class LiveConsumer(KeptConsumer):
         await self.send(
             json.dumps({"type": "command", "event": event["event"], "command": event["command"]})
         )
+
+
+class RefusingConsumer(AsyncWebsocketConsumer):
+    """Any WebSocket path without a route: the handshake is refused (HTTP 403)."""
+
+    async def connect(self) -> None:
+        await self.close()

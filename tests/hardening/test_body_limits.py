@@ -83,3 +83,21 @@ def test_an_agents_large_report_is_read_and_answered_by_the_view(agent) -> None:
     raw = json.dumps({"raw_text": "x" * (MB // 2), "timing_ms": 1, "success": False}).encode()
     status, _, read = post(f"{API}/tasks/{task.pk}/report", 1, raw, headers(agent.key, len(raw)))
     assert read == 1 and status != 401 and status != 413
+
+
+def test_errors_under_the_api_are_json_even_404s(client, agent) -> None:
+    for path in ("/api/v1/watcher/nowhere", "/api/v1/nothing/", "/api/v1/watcher/tasks/x/report"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json" and response.json()["detail"]
+    assert client.get("/nowhere/").status_code == 404
+    assert "text/html" in client.get("/nowhere/")["Content-Type"]
+
+
+def test_a_session_post_without_csrf_under_the_api_is_a_json_403(admin_client) -> None:
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.cookies = admin_client.cookies
+    response = client.post("/i18n/setlang/", {"language": "en"})
+    assert response.status_code == 403 and "text/html" in response["Content-Type"]

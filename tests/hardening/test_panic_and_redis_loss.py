@@ -50,9 +50,8 @@ def test_staff_see_and_clear_blocks_in_the_admin(make_agent) -> None:
     heartbeat(agent, "10.0.0.9")
     panic(agent)
     block = PanicBlock.objects.get()
-    User.objects.create_superuser("boss", "b@example.com", "pw-long-enough-42")
     client = Client()
-    client.login(username="boss", password="pw-long-enough-42")
+    client.force_login(User.objects.create_superuser("boss", "b@example.com", "pw-long-42"))
     page = client.get("/admin/watcher/panicblock/")
     assert page.status_code == 200 and b"10.0.0.9" in page.content
     answer = client.post(

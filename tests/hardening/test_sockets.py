@@ -91,3 +91,41 @@ async def test_frames_of_a_revoked_agent_are_not_applied(agent) -> None:
     assert await database_sync_to_async(command_status)(command) == CommandStatus.SENT
     stored = await database_sync_to_async(Agent.objects.get)(pk=agent.id)
     assert stored.status != AgentStatus.PAUSED
+
+
+async def open_live(headers: list[tuple[bytes, bytes]]) -> bool:
+    from channels.testing import WebsocketCommunicator
+
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, "/ws/live/agents", headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    if connected:
+        await communicator.disconnect()
+    return connected
+
+
+async def test_the_live_socket_compares_the_origins_host_and_port(db) -> None:
+    from django.contrib.auth.models import User
+
+    from tests.watcher.test_ws import session_headers
+
+    staff = await database_sync_to_async(User.objects.create_user)(
+        "staff", password="x", is_staff=True
+    )
+    cookie = (await database_sync_to_async(session_headers)(staff))[2]
+    host = (b"host", b"127.0.0.1:8000")
+    assert await open_live([(b"origin", b"http://127.0.0.1:8000"), host, cookie])
+    # Same host, another port: another site (any local dev server) must not use the cookie.
+    assert not await open_live([(b"origin", b"http://127.0.0.1:9999"), host, cookie])
+    assert not await open_live([(b"origin", b"https://127.0.0.1:8000"), host, cookie])
+
+
+async def test_a_websocket_to_an_unknown_path_is_refused_cleanly(db) -> None:
+    from channels.testing import WebsocketCommunicator
+
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, "/ws/nowhere")
+    connected, _ = await communicator.connect(timeout=5)
+    assert not connected
