@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import OperationalError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
@@ -34,6 +36,8 @@ THROTTLED = OpenApiResponse(
 TOO_LARGE = OpenApiResponse(
     s.ErrorSerializer, description="Body over this endpoint's limit (refused before reading)"
 )
+log = logging.getLogger(__name__)
+
 ERRORS = {
     400: BAD_REQUEST,
     401: OpenApiResponse(s.ErrorSerializer, description="Missing or wrong API key"),
@@ -277,11 +281,19 @@ class HealthView(APIView):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus a JSON 400 for a body that is not an object."""
+    """DRF's handler, plus a JSON 400 for a body that is not an object and a JSON 503 while the
+    database cannot be reached."""
     from rest_framework.views import exception_handler as drf_handler
 
     if isinstance(exc, ServiceError):
         return service_error(exc)
+    if isinstance(exc, OperationalError):
+        log.warning("database unavailable", extra={"error": exc.__class__.__name__})
+        return Response(
+            {"detail": "Database unavailable, try again later.", "code": "unavailable"},
+            status=503,
+            headers={"Retry-After": "30"},
+        )
     if isinstance(exc, ValidationError) and not isinstance(exc.detail, dict):
         exc = ValidationError({"non_field_errors": exc.detail})
     return drf_handler(exc, context)
