@@ -7,6 +7,8 @@ singleton (backend routes, emulation settings) are fetched when they already exi
 
 from __future__ import annotations
 
+import datetime as dt
+
 import factory
 from django.utils import timezone
 
@@ -28,6 +30,7 @@ from watcher.models import (
     CommandAction,
     Competitor,
     EmulationConfig,
+    PanicBlock,
     PriceHistory,
     Subscription,
     Task,
@@ -211,3 +214,16 @@ class ParseAttemptFactory(factory.django.DjangoModelFactory):
     status = AttemptStatus.OK
     http_status = 200
     duration_ms = 850
+
+
+# --- hardening --------------------------------------------------------------------------------
+
+
+class PanicBlockFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PanicBlock
+
+    ip = factory.Sequence(lambda n: f"10.9.{n // 250}.{n % 250 + 1}")
+    agent = factory.SubFactory(AgentFactory)
+    reason = "captcha"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=1))
