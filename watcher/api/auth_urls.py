@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -11,7 +12,7 @@ from watcher.api.serializers import ErrorSerializer
 from watcher.api.throttles import LoginIPThrottle, LoginUserThrottle
 
 ERRORS = {
-    400: OpenApiResponse(description="Field errors `{field: [message, …]}`"),
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description="Field errors `{field: [message, …]}`"),
     401: OpenApiResponse(ErrorSerializer, description="Wrong credentials or token"),
     413: OpenApiResponse(ErrorSerializer, description="Body over the limit"),
     429: OpenApiResponse(
