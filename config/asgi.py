@@ -20,6 +20,7 @@ django_wsgi_app = get_wsgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.utils.module_loading import import_string  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 from config.wsgi_bridge import WSGIBridge  # noqa: E402
@@ -36,6 +37,8 @@ application = ProtocolTypeRouter(
             django_wsgi_app,
             threads=settings.WATCHER_HTTP_THREADS,
             spool_max=settings.FILE_UPLOAD_MAX_MEMORY_SIZE,
+            limits=settings.WATCHER_BODY_LIMITS,
+            authenticate=import_string(settings.WATCHER_BODY_AUTHENTICATOR),
         ),
         "websocket": URLRouter(websocket_urlpatterns),
     }

@@ -11,21 +11,66 @@ another site from using the staff's cookie).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from channels.auth import AuthMiddlewareStack
-from channels.security.websocket import AllowedHostsOriginValidator
-from django.urls import URLPattern, path
+from channels.security.websocket import OriginValidator, WebsocketDenier
+from django.conf import settings
+from django.urls import URLPattern, path, re_path
 
 from office.consumers import OfficeConsumer
-from watcher.consumers import AgentConsumer, LiveConsumer
+from watcher.consumers import AgentConsumer, LiveConsumer, RefusingConsumer
+
+DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+def _host_port(netloc: str, scheme: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(f"//{netloc}")
+        return (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme, 80)
+    except ValueError:
+        return None
+
+
+def same_origin(scope: dict[str, Any]) -> bool:
+    """The Origin's host *and port* are the page's own (the Host header), or the origin is one
+    of ``CSRF_TRUSTED_ORIGINS`` (behind a proxy that rewrites Host), as Django's CSRF check."""
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin", b"").decode("latin-1")
+    host = headers.get(b"host", b"").decode("latin-1")
+    if not origin or not host:
+        return False
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    parsed = urlsplit(origin)
+    scheme = scope.get("scheme", "ws")
+    if (parsed.scheme == "https") != (scheme == "wss"):
+        return False
+    page = _host_port(parsed.netloc, parsed.scheme)
+    return page is not None and page == _host_port(host, scheme)
+
+
+class SameOriginValidator(OriginValidator):
+    """Channels' Origin check against ``ALLOWED_HOSTS`` (host only), after the same-origin
+    check above: another site on the same host but another port is refused too."""
+
+    def __init__(self, application: Any) -> None:
+        super().__init__(application, settings.ALLOWED_HOSTS)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if not same_origin(scope):
+            return await WebsocketDenier()(scope, receive, send)
+        return await super().__call__(scope, receive, send)
 
 
 def browser_only(app: Any) -> Any:
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(app))
+    return SameOriginValidator(AuthMiddlewareStack(app))
 
 
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/watcher", AgentConsumer.as_asgi()),
     path("ws/live/agents", browser_only(LiveConsumer.as_asgi())),
     path("ws/office", browser_only(OfficeConsumer.as_asgi())),
+    # Last: any other path is refused at the handshake (403), not an error in the server.
+    re_path(r"", RefusingConsumer.as_asgi()),
 ]

@@ -51,6 +51,10 @@ SECURE_SSL_REDIRECT = HTTPS_ONLY
 SECURE_REDIRECT_EXEMPT = [r"^api/v1/watcher/health$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# HSTS for subdomains and the browsers' preload list bind other hosts of the domain: an
+# operator's deliberate choice (the two variables above), not a warning of every deploy check.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -61,10 +65,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "channels",
     "django_celery_beat",
     "import_export",
+    "axes",
     "parser",
     "alerts",
     "watcher",
@@ -72,6 +78,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.logs.RequestIdMiddleware",  # first: every later log line carries the request id
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -81,6 +88,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns its lockout of the admin login into a 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -235,10 +244,16 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["watcher.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "EXCEPTION_HANDLER": "watcher.api.views.exception_handler",
+    # Throttles (README "Limits and throttling"); counted in the Redis cache, across processes.
+    "DEFAULT_THROTTLE_RATES": {
+        "login_ip": env.str("WATCHER_LOGIN_RATE_IP", default="20/min"),
+        "login_user": env.str("WATCHER_LOGIN_RATE_USER", default="5/min"),
+        "bad_agent_key": env.str("WATCHER_BAD_KEY_RATE_IP", default="30/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Watcher API",
@@ -250,13 +265,23 @@ SPECTACULAR_SETTINGS = {
         "AgentStatusEnum": "watcher.models.AgentStatus",
         "TaskStatusEnum": "watcher.models.TaskStatus",
         "CommandStatusEnum": "watcher.models.CommandStatus",
-        "HealthStatusEnum": [("healthy", "healthy"), ("unhealthy", "unhealthy")],
+        "HealthStatusEnum": [
+            ("healthy", "healthy"),
+            ("degraded", "degraded"),
+            ("unhealthy", "unhealthy"),
+        ],
         # office
         "OfficeStatusEnum": "office.models.OfficeStatus",
         "OfficeReportEnum": "office.api.serializers.REPORTS",
     },
 }
-SIMPLE_JWT = {"AUTH_HEADER_TYPES": ("Bearer",)}
+SIMPLE_JWT = {
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    # A password change revokes the user's tokens: access tokens carry a hash of the password
+    # (rejected once it changes); refresh tokens are blacklisted (watcher.api.auth).
+    "CHECK_REVOKE_TOKEN": True,
+    "REVOKE_TOKEN_CLAIM": "hash_password",
+}
 
 # --- Watcher ----------------------------------------------------------------------------------
 WATCHER_TASK_GENERATION_TIME = env.str("WATCHER_TASK_GENERATION_TIME", default="20:30")
@@ -281,9 +306,24 @@ WATCHER_MAX_SCREENSHOT_BYTES = env.int("WATCHER_MAX_SCREENSHOT_BYTES", default=5
 DATA_UPLOAD_MAX_MEMORY_SIZE = (
     WATCHER_MAX_REPORT_BYTES + 64 * 1024 + WATCHER_MAX_SCREENSHOT_BYTES * 4 // 3 + 4
 )
+# --- Request body limits (hardening) ---
+# Enforced by the web server while it reads the body (config/wsgi_bridge.py): the first prefix
+# that matches wins; over it the answer is a 413 before the body is stored anywhere. A body over
+# 64 KB is read only after WATCHER_BODY_AUTHENTICATOR accepted the Authorization header.
+WATCHER_MAX_API_BODY_BYTES = env.int("WATCHER_MAX_API_BODY_BYTES", default=64 * 1024)
+WATCHER_MAX_UPLOAD_BYTES = env.int("WATCHER_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+WATCHER_BODY_LIMITS = [
+    ("/api/v1/watcher/tasks/", DATA_UPLOAD_MAX_MEMORY_SIZE),  # reports
+    ("/api/", WATCHER_MAX_API_BODY_BYTES),
+    ("/", WATCHER_MAX_UPLOAD_BYTES),  # the admin's CSV/XLSX imports
+]
+WATCHER_BODY_AUTHENTICATOR = "watcher.api.auth.large_body_allowed"
 
-# Bearer token that /metrics requires (Prometheus' authorization); empty = open.
+# /metrics answers a bearer of this token (Prometheus' authorization) or a staff session;
+# WATCHER_METRICS_PUBLIC=true opens it to anyone (a scraper on a private network only).
 WATCHER_METRICS_TOKEN = env.str("WATCHER_METRICS_TOKEN", default="")
+WATCHER_METRICS_PUBLIC = env.bool("WATCHER_METRICS_PUBLIC", default=False)
+CSRF_FAILURE_VIEW = "watcher.views.csrf_failure"
 
 # --- Parser: LLM backends ------------------------------------------------------------------
 # First retry delay (doubles per retry), page text sent to a model (characters), and the time
@@ -291,6 +331,19 @@ WATCHER_METRICS_TOKEN = env.str("WATCHER_METRICS_TOKEN", default="")
 PARSER_LLM_RETRY_BACKOFF = env.float("PARSER_LLM_RETRY_BACKOFF", default=0.5)
 PARSER_LLM_MAX_PAGE_CHARS = env.int("PARSER_LLM_MAX_PAGE_CHARS", default=20_000)
 PARSER_LLM_TOTAL_BUDGET = env.float("PARSER_LLM_TOTAL_BUDGET", default=480.0)
+
+# --- Admin login lockouts (django-axes): failures counted per IP and per username, in the
+# database (admin: "Access attempts"); `manage.py axes_reset` lifts them. Only the admin site's
+# login: the API's token endpoint has DRF throttles (JSON 429) instead.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env.int("WATCHER_ADMIN_LOGIN_FAILURES", default=10)
+AXES_COOLOFF_TIME = env.float("WATCHER_ADMIN_LOGIN_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
 
 # --- Logging: structured JSON on stdout -------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -300,14 +353,21 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
         },
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    # Every line: the request's id (config/logs.py) and secrets (API keys, tokens, passwords,
+    # a WebSocket URL's api_key) redacted.
+    "filters": {
+        "request_id": {"()": "config.logs.RequestIdFilter"},
+        "redact": {"()": "config.logs.RedactFilter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": env.str("LOG_FORMAT", default="json"),
+            "filters": ["request_id", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

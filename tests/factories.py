@@ -7,6 +7,7 @@ singleton (backend routes, emulation settings) are fetched when they already exi
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import factory
@@ -42,6 +43,7 @@ from watcher.models import (
     CommandAction,
     Competitor,
     EmulationConfig,
+    PanicBlock,
     PriceHistory,
     Subscription,
     Task,
@@ -318,3 +320,16 @@ class ModuleKeyFactory(factory.django.DjangoModelFactory):
     department = "reputation"
     key_prefix = factory.Sequence(lambda n: f"p{n:09d}")
     key_digest = "0" * 64
+
+
+# --- hardening --------------------------------------------------------------------------------
+
+
+class PanicBlockFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PanicBlock
+
+    ip = factory.Sequence(lambda n: f"10.9.{n // 250}.{n % 250 + 1}")
+    agent = factory.SubFactory(AgentFactory)
+    reason = "captcha"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=1))

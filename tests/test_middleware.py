@@ -54,7 +54,7 @@ def test_a_jwt_request_is_decided_by_its_token_and_needs_no_csrf_token() -> None
     assert response.wsgi_request.user == root  # set by DRF from the token
     assert "Cookie" not in response.get("Vary", "") and not response.cookies
     # A session does not rescue a bad token, and a good token needs no CSRF token.
-    assert client.login(username="jwt-root", password="pw-root-1")
+    client.force_login(root)  # (django-axes wants a request in authenticate(); login() has none)
     bad = client.get(f"{API}/agents", HTTP_AUTHORIZATION="Bearer not-a-token")
     assert bad.status_code == 401
     sent = client.post(
@@ -76,9 +76,9 @@ def test_agents_get_their_errors_in_their_language() -> None:
 
 
 def test_staff_and_browsers_keep_sessions_csrf_and_users(agent_key: str) -> None:
-    User.objects.create_superuser("root", "root@example.com", "pw-root-1")
+    root = User.objects.create_superuser("root", "root@example.com", "pw-root-1")
     client = Client(enforce_csrf_checks=True)
-    assert client.login(username="root", password="pw-root-1")
+    client.force_login(root)
     # A session-authenticated API write without the CSRF token is refused...
     response = client.post(f"{API}/agents/command", {"command": "pause"}, "application/json")
     assert response.status_code == 403

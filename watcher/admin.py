@@ -59,6 +59,7 @@ from watcher.models import (
     Agent,
     Competitor,
     EmulationConfig,
+    PanicBlock,
     PriceHistory,
     Subscription,
     Task,
@@ -584,3 +585,42 @@ class EmulationConfigAdmin(admin.ModelAdmin):
             return super().response_change(request, obj)
         self.message_user(request, gettext("Emulation settings saved."), messages.SUCCESS)
         return redirect("admin:watcher_emulationconfig_change", obj.pk)
+
+
+# --- IP blocks after panics (hardening) ----------------------------------------------------------
+
+
+@admin.register(PanicBlock)
+class PanicBlockAdmin(admin.ModelAdmin):
+    """The IPs agents' panics blocked: visible, and clearable (the Redis block goes too)."""
+
+    list_display = ("ip", "agent", "reason", "created_at", "expires_at", "in_force")
+    list_filter = ("created_at",)
+    search_fields = ("ip", "agent__name", "reason")
+    list_select_related = ("agent",)
+    actions = ("clear",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # clearing goes through the action, which lifts the Redis block too
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not request.user.has_perm("watcher.delete_panicblock"):
+            actions.pop("clear", None)
+        return actions
+
+    @admin.display(description=_("in force"), boolean=True)
+    def in_force(self, obj: PanicBlock) -> bool:
+        return obj.expires_at > timezone.now()
+
+    @admin.action(description=_("Clear selected IP blocks"))
+    def clear(self, request: HttpRequest, queryset: QuerySet[PanicBlock]) -> None:
+        count = agent_service.clear_blocks(queryset.values_list("pk", flat=True))
+        message = ngettext_lazy("%d IP block cleared.", "%d IP blocks cleared.", count)
+        self.message_user(request, message % count, messages.SUCCESS)

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from watcher.models import Agent
-from watcher.services import commands, connections
+from watcher.services import agents, commands, connections
 from watcher.services.errors import ServiceError, Unauthorized
 from watcher.services.events import (
     LIVE_AGENTS_GROUP,
@@ -35,6 +35,13 @@ CLOSE_REPLACED = 4002
 CLOSE_FORBIDDEN = 4003
 
 
+def frame_text(value: Any, max_length: int = 100) -> str | None:
+    """A frame's string field, or None when it is not a short string PostgreSQL can store."""
+    if not isinstance(value, str) or len(value) > max_length or "\x00" in value:
+        return None
+    return value
+
+
 def socket_credentials(scope: dict[str, Any]) -> tuple[str | None, str | None]:
     """``agent_id`` and the API key from the query string or ``Authorization: Bearer``."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -49,23 +56,59 @@ def socket_credentials(scope: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 class KeptConsumer(AsyncWebsocketConsumer):
-    """A socket whose groups (and agent registration) the process's socket keeper renews."""
+    """A socket whose groups (and agent registration) the process's socket keeper renews.
+
+    However the consumer ends, a clean close or an exception in any handler, ``cleanup()``
+    runs once: the keeper forgets the socket and it leaves its groups and the registry.
+    """
 
     agent: Agent | None = None
     replaced = False
+    is_open = False
+    cleaned = False
 
     def kept_groups(self) -> tuple[str, ...]:
         return ()
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.cleanup()
+
+    async def disconnect(self, code: int) -> None:
+        await self.cleanup()
+
+    async def cleanup(self) -> None:
+        if self.cleaned:
+            return
+        self.cleaned = True
+        self.is_open = False
+        socket_keeper().discard(self)
+        try:
+            for group in self.kept_groups():
+                await self.channel_layer.group_discard(group, self.channel_name)
+            await self.leave()
+        except Exception:  # Redis or the database down: the registration's TTL ends it anyway
+            log.exception("cleaning up a closed socket failed")
+
+    async def leave(self) -> None:
+        """What else a closed socket must undo (after leaving its groups)."""
+
+    def keep(self) -> None:
+        self.is_open = True
+        socket_keeper().add(self)
+
     async def agent_replaced(self, event: ReplacedMessage) -> None:
         """A newer socket took this agent's place: close with 4002 (once, however told)."""
+        await self.close_for_good(CLOSE_REPLACED, "New connection")
+
+    async def close_for_good(self, code: int, reason: str) -> None:
         if self.replaced:
             return
         self.replaced = True
-        socket_keeper().discard(self)
-        for group in self.kept_groups():
-            await self.channel_layer.group_discard(group, self.channel_name)
-        await self.close(code=CLOSE_REPLACED, reason="New connection")
+        await self.cleanup()
+        await self.close(code=code, reason=reason)
 
 
 class AgentConsumer(KeptConsumer):
@@ -87,24 +130,28 @@ class AgentConsumer(KeptConsumer):
         await self.channel_layer.group_add(agent_group(self.agent.pk), self.channel_name)
         await self.accept()
         await database_sync_to_async(connections.connect_agent)(self.agent, self.channel_name)
-        socket_keeper().add(self)
+        self.keep()
 
-    async def disconnect(self, code: int) -> None:
-        socket_keeper().discard(self)
-        if self.agent is None:
-            return
-        await self.channel_layer.group_discard(agent_group(self.agent.pk), self.channel_name)
-        await database_sync_to_async(connections.disconnect_agent)(self.agent, self.channel_name)
+    async def leave(self) -> None:
+        if self.agent is not None:
+            await database_sync_to_async(connections.disconnect_agent)(
+                self.agent, self.channel_name
+            )
 
     def kept_groups(self) -> tuple[str, ...]:
         return (agent_group(self.agent.pk),) if self.agent is not None else ()
+
+    async def agent_revoked(self, event: dict[str, Any]) -> None:
+        """The agent was disabled (4003) or given a new key (4001) while connected."""
+        code = int(event.get("code") or CLOSE_FORBIDDEN)
+        await self.close_for_good(code, "Agent disabled" if code == CLOSE_FORBIDDEN else "Key")
 
     # --- agent → server
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             message = json.loads(text_data if text_data is not None else bytes_data or b"")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             log.warning("invalid JSON from agent", extra={"agent": str(self.agent_pk)})
             return
         kind = message.get("type") if isinstance(message, dict) else None
@@ -112,17 +159,28 @@ class AgentConsumer(KeptConsumer):
         if handler is None:
             log.warning("unknown message from agent", extra={"agent": str(self.agent_pk)})
             return
+        if self.agent is None or self.replaced:
+            return
+        # Disabled or re-keyed since it connected: its close is on the way; apply nothing.
+        if not await database_sync_to_async(agents.may_speak)(self.agent):
+            log.warning("frame from a revoked agent socket", extra={"agent": str(self.agent_pk)})
+            return
         await handler(message)
 
     async def on_ack(self, message: dict[str, Any]) -> None:
-        await database_sync_to_async(commands.record_ack)(
-            self.agent, str(message.get("command_id", "")), str(message.get("status") or "ok")
-        )
+        command_id = frame_text(message.get("command_id"))
+        status = frame_text(message.get("status", "ok"))
+        if command_id is None or status is None:
+            log.warning("malformed ack from agent", extra={"agent": str(self.agent_pk)})
+            return
+        await database_sync_to_async(commands.record_ack)(self.agent, command_id, status or "ok")
 
     async def on_status(self, message: dict[str, Any]) -> None:
-        await database_sync_to_async(commands.record_status)(
-            self.agent, str(message.get("status", ""))
-        )
+        status = frame_text(message.get("status"))
+        if status is None:
+            log.warning("malformed status from agent", extra={"agent": str(self.agent_pk)})
+            return
+        await database_sync_to_async(commands.record_status)(self.agent, status)
 
     @property
     def agent_pk(self) -> object:
@@ -157,15 +215,10 @@ class LiveConsumer(KeptConsumer):
         await self.channel_layer.group_add(LIVE_AGENTS_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
-        socket_keeper().add(self)
-
-    async def disconnect(self, code: int) -> None:
-        socket_keeper().discard(self)
-        if self.joined:
-            await self.channel_layer.group_discard(LIVE_AGENTS_GROUP, self.channel_name)
+        self.keep()
 
     def kept_groups(self) -> tuple[str, ...]:
-        return (LIVE_AGENTS_GROUP,)
+        return (LIVE_AGENTS_GROUP,) if self.joined else ()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers only listen; anything they send is ignored."""
@@ -179,3 +232,10 @@ class LiveConsumer(KeptConsumer):
         await self.send(
             json.dumps({"type": "command", "event": event["event"], "command": event["command"]})
         )
+
+
+class RefusingConsumer(AsyncWebsocketConsumer):
+    """Any WebSocket path without a route: the handshake is refused (HTTP 403)."""
+
+    async def connect(self) -> None:
+        await self.close()

@@ -512,3 +512,36 @@ class AgentCommand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} → {self.agent_id} ({self.get_status_display()})"
+
+
+# --- Panic blocks (hardening) -----------------------------------------------------------------
+
+
+class PanicBlock(models.Model):
+    """An IP kept away from every marketplace after an agent's panic.
+
+    Redis' ``watcher:ip_blocked:{ip}`` is what the dispatcher reads; this row is the record
+    that survives a Redis flush (the blocks are restored from it) and that staff can clear.
+    """
+
+    ip = models.GenericIPAddressField(_("IP"))
+    agent = models.ForeignKey(
+        Agent,
+        verbose_name=_("agent"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="panic_blocks",
+    )
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("blocked at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("blocked until"))
+
+    class Meta:
+        verbose_name = _("IP block")
+        verbose_name_plural = _("IP blocks")
+        ordering = ("-created_at",)
+        indexes: ClassVar = [models.Index(fields=("expires_at",), name="panic_block_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.ip}"

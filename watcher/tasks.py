@@ -12,7 +12,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.db import OperationalError
 from redis.exceptions import RedisError
 
-from watcher.services import agents, commands, distributor, generator, results
+from watcher.services import agents, commands, distributor, generator, health, results
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,10 @@ def generate_daily_tasks(day: str | None = None) -> dict[str, Any]:
 
 @shared_task(name="watcher.reap_expired_leases", expires=55)
 def reap_expired_leases() -> dict[str, int]:
+    # Redis lost (restart, flush): rebuilt from PostgreSQL within a minute, before the reaping.
+    rebuilt = health.recover_lost_redis()
     counts = distributor.reap_expired_leases()
+    counts["redis_rebuilt"] = int(rebuilt)
     counts["parses_resumed"] = results.resume_stalled_parses()
     return counts
 

@@ -10,10 +10,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views import defaults
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from config.roles import has_role
@@ -94,10 +95,48 @@ def live_agent_detail(request: HttpRequest, agent_id: str) -> HttpResponse:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics. With ``WATCHER_METRICS_TOKEN`` set, only a bearer of it may read."""
+    """Prometheus metrics: for a bearer of ``WATCHER_METRICS_TOKEN`` or a staff session (or
+    anyone with ``WATCHER_METRICS_PUBLIC``)."""
     token = settings.WATCHER_METRICS_TOKEN
-    if token:
-        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(sent.encode(), token.encode()):
-            return HttpResponse(status=401, headers={"WWW-Authenticate": "Bearer"})
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    allowed = (
+        settings.WATCHER_METRICS_PUBLIC
+        or (token and hmac.compare_digest(sent.encode(), token.encode()))
+        or (request.user.is_authenticated and request.user.is_active and request.user.is_staff)
+    )
+    if not allowed:
+        return HttpResponse(status=401, headers={"WWW-Authenticate": "Bearer"})
     return HttpResponse(metrics_service.render(), content_type=CONTENT_TYPE_LATEST)
+
+
+# --- Errors: JSON under /api/, Django's pages elsewhere (config/urls.py's handlers) -------------
+
+
+def _error(request: HttpRequest, status: int, detail: str, page: Callable[..., HttpResponse]):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail}, status=status)
+    return page()
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, 404, "Not found.", lambda: defaults.page_not_found(request, exception))
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _error(request, 500, "Server error.", lambda: defaults.server_error(request))
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, 400, "Bad request.", lambda: defaults.bad_request(request, exception))
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    page = lambda: defaults.permission_denied(request, exception)  # noqa: E731
+    return _error(request, 403, "Permission denied.", page)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    page = lambda: django_csrf_failure(request, reason)  # noqa: E731
+    return _error(request, 403, "CSRF check failed.", page)

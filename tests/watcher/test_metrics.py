@@ -25,7 +25,8 @@ def scrape(client, **headers: str) -> dict[str, float]:
     return samples
 
 
-def test_metrics_follow_the_night(client, agent) -> None:
+def test_metrics_follow_the_night(admin_client, agent) -> None:
+    client = admin_client  # a staff session may read them without the token
     for _ in range(3):
         task = TaskFactory()
         queues.push([(str(task.pk), task.marketplace, 0)])
@@ -55,3 +56,16 @@ def test_metrics_need_the_token_when_one_is_set(client) -> None:
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert scrape(client, HTTP_AUTHORIZATION="Bearer s3cret-token") is not None
+
+
+def test_metrics_are_closed_to_anonymous_and_non_staff_by_default(
+    client, django_user_model
+) -> None:
+    assert client.get("/metrics").status_code == 401
+    client.force_login(django_user_model.objects.create_user("plain", password="x"))
+    assert client.get("/metrics").status_code == 401
+
+
+@override_settings(WATCHER_METRICS_PUBLIC=True)
+def test_metrics_can_be_opened_to_anyone(client) -> None:
+    assert scrape(client) is not None

@@ -4,12 +4,48 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
 from rest_framework import serializers
 
 from parser.types import Marketplace
 from watcher.models import AgentStatus, CommandAction, EmulationConfig
+
+# JSON numbers an agent may send: what every JSON reader represents exactly (and PostgreSQL's
+# jsonb stores); anything larger is a mistake or an attack.
+MAX_JSON_INT = 2**53
+
+
+class BoundedJSONObject(serializers.DictField):
+    """A JSON object of bounded size and depth, with no NUL character (PostgreSQL refuses it) in
+    any key or string and integers within ±2**53."""
+
+    def __init__(self, *, max_bytes: int, max_depth: int, **kwargs: Any) -> None:
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        value = super().to_internal_value(data)
+        self._check(value, 1)
+        if len(json.dumps(value, ensure_ascii=False).encode()) > self.max_bytes:
+            raise serializers.ValidationError(f"Larger than {self.max_bytes} bytes.")
+        return value
+
+    def _check(self, value: Any, depth: int) -> None:
+        if isinstance(value, dict | list):
+            if depth > self.max_depth:
+                raise serializers.ValidationError(f"Nested deeper than {self.max_depth} levels.")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                self._check(key, depth)
+                self._check(item, depth + 1)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise serializers.ValidationError("Null characters are not allowed.")
+        elif isinstance(value, int) and abs(value) > MAX_JSON_INT:
+            raise serializers.ValidationError(f"Integers must be within ±{MAX_JSON_INT}.")
 
 
 class TaskSerializer(serializers.Serializer):
@@ -29,8 +65,12 @@ class ReportSerializer(serializers.Serializer):
     raw_text = serializers.CharField(allow_blank=True, trim_whitespace=False)
     timing_ms = serializers.IntegerField(min_value=0, max_value=24 * 3600 * 1000)
     success = serializers.BooleanField()
-    error = serializers.CharField(allow_null=True, allow_blank=True, required=False, default=None)
-    lease_version = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    error = serializers.CharField(
+        allow_null=True, allow_blank=True, required=False, default=None, max_length=2000
+    )
+    lease_version = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, required=False, allow_null=True
+    )
     screenshot = serializers.CharField(
         required=False,
         allow_null=True,
@@ -70,11 +110,35 @@ class ReportResultSerializer(serializers.Serializer):
 
 class HeartbeatSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=AgentStatus.choices)
-    current_task = serializers.CharField(allow_null=True, required=False, default=None)
-    stats = serializers.DictField(allow_null=True, required=False, default=None)
+    current_task = serializers.UUIDField(allow_null=True, required=False, default=None)
+    stats = BoundedJSONObject(
+        max_bytes=16 * 1024, max_depth=4, allow_null=True, required=False, default=None
+    )
     ip = serializers.IPAddressField(
         required=False, allow_null=True, help_text="The agent's public IP (else stats.ip)."
     )
+
+    # The stats the server reads into the agent's row, checked as the row's columns need.
+    STATS_FIELDS = {
+        "ip": serializers.IPAddressField(allow_null=True),
+        "modem_operator": serializers.CharField(max_length=100, allow_blank=True),
+        "version": serializers.CharField(max_length=50, allow_blank=True),
+        "signal_strength": serializers.IntegerField(
+            min_value=-1000, max_value=1000, allow_null=True
+        ),
+    }
+
+    def validate_stats(self, stats: dict[str, Any] | None) -> dict[str, Any] | None:
+        errors: dict[str, Any] = {}
+        for name, field in self.STATS_FIELDS.items():
+            if name in (stats or {}):
+                try:
+                    field.run_validation(stats[name])  # type: ignore[index]
+                except serializers.ValidationError as exc:
+                    errors[name] = exc.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return stats
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         stats = attrs.get("stats") or {}
@@ -86,7 +150,7 @@ class HeartbeatSerializer(serializers.Serializer):
 
 class PanicSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
-    details = serializers.DictField(required=False, default=dict)
+    details = BoundedJSONObject(max_bytes=16 * 1024, max_depth=4, required=False, default=dict)
 
     def validate_details(self, value: dict[str, Any]) -> dict[str, Any]:
         if value.get("ip") is not None:
@@ -145,7 +209,7 @@ class ErrorSerializer(serializers.Serializer):
 
 class CommandRequestSerializer(serializers.Serializer):
     command = serializers.ChoiceField(choices=CommandAction.choices)
-    params = serializers.DictField(required=False, default=dict)
+    params = BoundedJSONObject(max_bytes=8 * 1024, max_depth=4, required=False, default=dict)
 
 
 class CommandSentSerializer(serializers.Serializer):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import OperationalError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -22,10 +25,29 @@ from watcher.services import agents, commands, distributor, results, stats
 from watcher.services.errors import ServiceError
 from watcher.services.health import check_health
 
+BAD_REQUEST = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="Field errors `{field: [message, …]}`, or `{detail}` for a body that is not "
+    "JSON or nested too deeply",
+)
+THROTTLED = OpenApiResponse(
+    s.ErrorSerializer, description="Too many wrong keys from this address; see `Retry-After`"
+)
+TOO_LARGE = OpenApiResponse(
+    s.ErrorSerializer, description="Body over this endpoint's limit (refused before reading)"
+)
+log = logging.getLogger(__name__)
+
 ERRORS = {
-    400: OpenApiResponse(s.ErrorSerializer, description="Malformed body or unknown enum value"),
+    400: BAD_REQUEST,
     401: OpenApiResponse(s.ErrorSerializer, description="Missing or wrong API key"),
     403: OpenApiResponse(s.ErrorSerializer, description="Disabled agent / not yours"),
+    413: TOO_LARGE,
+    429: THROTTLED,
+}
+STAFF_ERRORS = {
+    401: OpenApiResponse(s.ErrorSerializer, description="No or expired JWT / session"),
+    403: OpenApiResponse(s.ErrorSerializer, description="Not in a role that may read this"),
 }
 
 
@@ -37,9 +59,9 @@ def service_error(exc: ServiceError) -> Response:
     return Response({"detail": exc.message, "code": exc.code}, status=exc.http_status)
 
 
+# The base of the endpoints agents call with their API key (a comment, not a docstring: the
+# schema would show it as every endpoint's description).
 class AgentAPIView(APIView):
-    """Base of the endpoints agents call with their API key."""
-
     authentication_classes = (AgentKeyAuthentication,)
     permission_classes = (IsAgent,)
 
@@ -77,8 +99,8 @@ class ReportView(AgentAPIView):
             200: s.ReportResultSerializer,
             404: OpenApiResponse(s.ErrorSerializer, description="Unknown task"),
             409: OpenApiResponse(s.ErrorSerializer, description="Lease expired"),
-            413: OpenApiResponse(s.ErrorSerializer, description="raw_text too large"),
             **ERRORS,
+            413: OpenApiResponse(s.ErrorSerializer, description="Body or raw_text too large"),
         },
         examples=[
             OpenApiExample(
@@ -134,7 +156,10 @@ class HeartbeatView(AgentAPIView):
     @extend_schema(
         operation_id="agents_heartbeat",
         request=s.HeartbeatSerializer,
-        responses={200: inline_serializer("HeartbeatOk", {"status": serializers.CharField()})},
+        responses={
+            200: inline_serializer("HeartbeatOk", {"status": serializers.CharField()}),
+            **ERRORS,
+        },
         examples=[
             OpenApiExample(
                 "Working",
@@ -155,7 +180,7 @@ class HeartbeatView(AgentAPIView):
             self.agent(request),
             agents.Heartbeat(
                 status=data["status"],
-                current_task=data.get("current_task"),
+                current_task=str(data["current_task"]) if data.get("current_task") else None,
                 stats=data.get("stats") or {},
                 ip=data.get("ip") or client_ip(request),
             ),
@@ -167,7 +192,10 @@ class PanicView(AgentAPIView):
     @extend_schema(
         operation_id="agents_panic",
         request=s.PanicSerializer,
-        responses={200: inline_serializer("PanicOk", {"status": serializers.CharField()})},
+        responses={
+            200: inline_serializer("PanicOk", {"status": serializers.CharField()}),
+            **ERRORS,
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = s.PanicSerializer(data=request.data)
@@ -177,12 +205,16 @@ class PanicView(AgentAPIView):
             serializer.validated_data["reason"],
             serializer.validated_data["details"],
             ip=self.agent_ip(request),
+            request_ip=client_ip(request),
         )
         return Response({"status": "ok"})
 
 
 class EmulationConfigView(AgentAPIView):
-    @extend_schema(operation_id="config_emulation", responses={200: s.EmulationConfigSerializer})
+    @extend_schema(
+        operation_id="config_emulation",
+        responses={200: s.EmulationConfigSerializer, **ERRORS},
+    )
     def get(self, request: Request) -> Response:
         return Response(s.EmulationConfigSerializer(EmulationConfig.get()).data)
 
@@ -190,7 +222,9 @@ class EmulationConfigView(AgentAPIView):
 class AgentListView(APIView):
     permission_classes = (IsWatcherAdmin,)
 
-    @extend_schema(operation_id="agents_list", responses={200: s.AgentListSerializer})
+    @extend_schema(
+        operation_id="agents_list", responses={200: s.AgentListSerializer, **STAFF_ERRORS}
+    )
     def get(self, request: Request) -> Response:
         items = stats.agent_summaries(Agent.objects.order_by("name"))
         return Response({"agents": s.AgentSummarySerializer(items, many=True).data})
@@ -199,7 +233,14 @@ class AgentListView(APIView):
 class AgentDetailView(APIView):
     permission_classes = (IsWatcherAdmin,)
 
-    @extend_schema(operation_id="agents_detail", responses={200: s.AgentDetailSerializer})
+    @extend_schema(
+        operation_id="agents_detail",
+        responses={
+            200: s.AgentDetailSerializer,
+            404: OpenApiResponse(s.ErrorSerializer, description="Unknown agent"),
+            **STAFF_ERRORS,
+        },
+    )
     def get(self, request: Request, agent_id: str) -> Response:
         agent = get_object_or_404(Agent, pk=agent_id)
         return Response(s.AgentDetailSerializer(stats.agent_detail(agent)).data)
@@ -208,42 +249,56 @@ class AgentDetailView(APIView):
 class TaskStatsView(APIView):
     permission_classes = (IsStatsReader,)
 
-    @extend_schema(operation_id="tasks_stats", responses={200: s.TaskStatsSerializer})
+    @extend_schema(
+        operation_id="tasks_stats", responses={200: s.TaskStatsSerializer, **STAFF_ERRORS}
+    )
     def get(self, request: Request) -> Response:
         return Response(s.TaskStatsSerializer(stats.task_stats()).data)
 
 
-class HealthView(APIView):
-    """Health check: Redis and the database answer; 503 when either does not."""
+HEALTH = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"]),
+        "checks": serializers.DictField(),
+        "timestamp": serializers.DateTimeField(),
+    },
+)
 
+
+class HealthView(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
     @extend_schema(
         operation_id="health",
+        description="Redis and PostgreSQL checked for real: `healthy`; `degraded` (200) while "
+        "Redis has lost the queues, until they are rebuilt (within a minute); `unhealthy` "
+        "(503) when either does not answer.",
         responses={
-            200: inline_serializer(
-                "Health",
-                {
-                    "status": serializers.ChoiceField(choices=["healthy", "unhealthy"]),
-                    "checks": serializers.DictField(),
-                    "timestamp": serializers.DateTimeField(),
-                },
-            ),
-            503: OpenApiResponse(description="Redis or the database is down"),
+            200: HEALTH,
+            503: OpenApiResponse(HEALTH, description="Redis or the database is down"),
         },
     )
     def get(self, request: Request) -> Response:
         result = check_health()
-        return Response(result, status=200 if result["status"] == "healthy" else 503)
+        return Response(result, status=503 if result["status"] == "unhealthy" else 200)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus a JSON 400 for a body that is not an object."""
+    """DRF's handler, plus a JSON 400 for a body that is not an object and a JSON 503 while the
+    database cannot be reached."""
     from rest_framework.views import exception_handler as drf_handler
 
     if isinstance(exc, ServiceError):
         return service_error(exc)
+    if isinstance(exc, OperationalError):
+        log.warning("database unavailable", extra={"error": exc.__class__.__name__})
+        return Response(
+            {"detail": "Database unavailable, try again later.", "code": "unavailable"},
+            status=503,
+            headers={"Retry-After": "30"},
+        )
     if isinstance(exc, ValidationError) and not isinstance(exc.detail, dict):
         exc = ValidationError({"non_field_errors": exc.detail})
     return drf_handler(exc, context)
@@ -252,8 +307,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 # --- Commands to agents (over their WebSocket) -----------------------------------------------
 
 COMMAND_ERRORS = {
-    400: OpenApiResponse(s.ErrorSerializer, description="Unknown command or malformed params"),
+    400: BAD_REQUEST,
+    401: OpenApiResponse(s.ErrorSerializer, description="No or expired JWT / session"),
     403: OpenApiResponse(s.ErrorSerializer, description="Not an admin"),
+    413: TOO_LARGE,
     503: OpenApiResponse(
         s.ErrorSerializer,
         description="Agent not connected (no live WebSocket)",

@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.services import notify
-from watcher.models import DOMAINS, Agent, AgentStatus, Task, TaskStatus
+from watcher.models import DOMAINS, Agent, AgentStatus, PanicBlock, Task, TaskStatus
 from watcher.services import events, semaphore
 from watcher.services.redis import (
     AGENT_COMPLETED_KEY,
     AGENT_FAILED_KEY,
     AGENT_STATE_KEY,
     AGENT_TIMING_KEY,
+    BLOCKED_KEY,
     METRIC_KEY,
     get_redis,
 )
@@ -34,6 +36,9 @@ _PREFIX_LEN = 10
 _STATE_TTL = 300
 _COUNTER_TTL = 2 * 24 * 3600
 _TIMING_WINDOW = 100
+# Close codes of an agent's open WebSocket when the operator revokes it (watcher.consumers).
+SOCKET_CLOSE_REKEYED = 4001
+SOCKET_CLOSE_DISABLED = 4003
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -77,7 +82,29 @@ def rotate_key(agent: Agent) -> str:
         api_key_prefix=prefix, api_key_digest=digest, api_key_rotated_at=timezone.now()
     )
     agent.api_key_prefix, agent.api_key_digest = prefix, digest
+    close_sockets([agent.pk], SOCKET_CLOSE_REKEYED)
     return key
+
+
+def close_sockets(agent_ids: Iterable[object], code: int) -> None:
+    """Close the agents' open WebSockets, in whichever process holds them, once the change that
+    revoked them (a disabled agent, a new key) commits."""
+    events.send_events(
+        [(events.agent_group(pk), {"type": "agent.revoked", "code": code}) for pk in agent_ids]
+    )
+
+
+def agent_saved(sender: type[Agent], instance: Agent, created: bool, **kwargs: Any) -> None:
+    """``post_save`` receiver: an agent disabled through a form loses its socket too."""
+    if not created and not instance.is_enabled:
+        close_sockets([instance.pk], SOCKET_CLOSE_DISABLED)
+
+
+def may_speak(agent: Agent) -> bool:
+    """Whether a socket opened as ``agent`` may still act: enabled, with the same key."""
+    return Agent.objects.filter(
+        pk=agent.pk, is_enabled=True, api_key_digest=agent.api_key_digest
+    ).exists()
 
 
 def authenticate_key(key: str) -> Agent | None:
@@ -172,12 +199,27 @@ def _renew_leases(agent: Agent, now: dt.datetime) -> None:
             semaphore.extend(task.claimed_ip, DOMAINS[task.marketplace], task.semaphore_token)
 
 
-def enter_panic(agent: Agent, reason: str, details: dict[str, Any], ip: str | None) -> Agent:
-    """The agent saw signs of blocking: stop feeding it and its IP, hand its tasks back."""
+def enter_panic(
+    agent: Agent,
+    reason: str,
+    details: dict[str, Any],
+    ip: str | None,
+    request_ip: str | None = None,
+) -> Agent:
+    """The agent saw signs of blocking: stop feeding it and its IP, hand its tasks back.
+
+    The IP blocked is the agent's own as the server knows it (``ip``: its heartbeat's, else the
+    request's). ``details.ip`` is honoured only when the server can tie it to this agent (its
+    heartbeat IP or the request's address): an agent cannot block another agent's IP.
+    """
     from watcher.services.distributor import requeue_agent_tasks
 
     now = timezone.now()
-    blocked_ip = str(details.get("ip") or ip or agent.current_ip or "") or None
+    own = {str(a) for a in (ip, request_ip, agent.current_ip) if a}
+    claimed = str(details.get("ip") or "")
+    if claimed and claimed not in own:
+        log.warning("panic names an IP not tied to the agent", extra={"agent": str(agent.pk)})
+    blocked_ip = claimed if claimed in own else str(ip or agent.current_ip or "") or None
     with transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(
             status=AgentStatus.PANIC,
@@ -188,6 +230,14 @@ def enter_panic(agent: Agent, reason: str, details: dict[str, Any], ip: str | No
         )
         agent.refresh_from_db()
         requeue_agent_tasks(agent, reason="agent panic")
+        if blocked_ip:
+            PanicBlock.objects.create(
+                ip=blocked_ip,
+                agent=agent,
+                reason=reason[:500],
+                created_at=now,
+                expires_at=now + dt.timedelta(seconds=settings.WATCHER_AGENT_PANIC_COOLDOWN),
+            )
         payload = {
             "agent_id": str(agent.pk),
             "name": agent.name,
@@ -199,6 +249,34 @@ def enter_panic(agent: Agent, reason: str, details: dict[str, Any], ip: str | No
     if blocked_ip:
         semaphore.block_ip(blocked_ip, settings.WATCHER_AGENT_PANIC_COOLDOWN, reason)
     return agent
+
+
+def restore_blocks(now: dt.datetime | None = None) -> int:
+    """Put the IP blocks still in force back into Redis (after it lost them); returns how many."""
+    now = now or timezone.now()
+    count = 0
+    for block in PanicBlock.objects.filter(expires_at__gt=now).order_by("expires_at"):
+        seconds = int((block.expires_at - now).total_seconds()) + 1
+        semaphore.block_ip(str(block.ip), seconds, block.reason)
+        count += 1
+    return count
+
+
+def clear_blocks(block_ids: Iterable[int]) -> int:
+    """Lift IP blocks (staff): the rows go, and so do their IPs' Redis blocks unless another
+    block of the same IP is still in force."""
+    with transaction.atomic():
+        blocks = list(PanicBlock.objects.filter(pk__in=list(block_ids)))
+        PanicBlock.objects.filter(pk__in=[b.pk for b in blocks]).delete()
+        still = set(
+            PanicBlock.objects.filter(
+                ip__in={b.ip for b in blocks}, expires_at__gt=timezone.now()
+            ).values_list("ip", flat=True)
+        )
+    lifted = {str(b.ip) for b in blocks} - {str(ip) for ip in still}
+    if lifted:
+        get_redis().delete(*(BLOCKED_KEY.format(ip=ip) for ip in lifted))
+    return len(blocks)
 
 
 def mark_offline_agents(now: dt.datetime | None = None) -> list[str]:

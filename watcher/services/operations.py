@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 
 from watcher.models import Agent, Competitor, Subscription, TaskReport, TaskStatus
+from watcher.services import agents as agent_service
 from watcher.services import distributor, lifecycle
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ def set_agents_enabled(agent_ids: Iterable[uuid.UUID | str], enabled: bool) -> i
             pk__in=[a.pk for a in changing], is_enabled=not enabled
         ).update(is_enabled=enabled)
         if not enabled:
+            agent_service.close_sockets(
+                [a.pk for a in changing], agent_service.SOCKET_CLOSE_DISABLED
+            )
             for agent in changing:
                 # The API now refuses it, so it could not report them: hand them back now.
                 distributor.requeue_agent_tasks(agent, reason="agent disabled by an operator")

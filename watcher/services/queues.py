@@ -17,6 +17,9 @@ from watcher.models import Task, TaskStatus
 from watcher.services.redis import INFLIGHT_KEY, QUEUE_KEY, get_redis
 
 _BATCH = 10_000
+# Set whenever the queues are filled; a Redis that lost its data (restart without persistence,
+# flush, failover to an empty replica) has lost it too, which is how the loss is noticed.
+MARKER_KEY = "watcher:queues_built"
 
 
 def queue_key(marketplace: str) -> str:
@@ -44,6 +47,7 @@ def push(items: Iterable[tuple[str, str, int]]) -> int:
             batch = {}
     for mp, mapping in batch.items():
         pipe.zadd(queue_key(mp), mapping)
+    pipe.set(MARKER_KEY, "1")
     pipe.execute()
     return count
 
@@ -103,4 +107,5 @@ def rebuild() -> dict[str, Any]:
         else:
             client.delete(queue_key(mp))
         counts[mp] = n
+    client.set(MARKER_KEY, "1")
     return counts

@@ -26,6 +26,7 @@ class KeptSocket(Protocol):
 
     channel_name: str
     agent: Any  # the agent (with ``pk``) an agent socket speaks for; None for other sockets
+    is_open: bool  # accepted and not yet cleaned up
 
     def kept_groups(self) -> tuple[str, ...]: ...
 
@@ -47,6 +48,8 @@ class SocketKeeper:
         self.task: asyncio.Task[None] | None = None
 
     def add(self, socket: KeptSocket) -> None:
+        if not socket.is_open:
+            return
         self.sockets[socket.channel_name] = socket
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run())
@@ -67,7 +70,15 @@ class SocketKeeper:
             await self.refresh()
 
     async def refresh(self) -> None:
-        """One pass: registrations first, then the groups; a failure of either is logged."""
+        """One pass: registrations first, then the groups; a failure of either is logged.
+
+        Only open sockets are refreshed: one that ended without telling (it should not) is
+        dropped here, so it can never be kept registered as connected.
+        """
+        for channel, socket in list(self.sockets.items()):
+            if not socket.is_open:
+                log.warning("dropping a closed socket the keeper still held")
+                self.sockets.pop(channel, None)
         try:
             await self._refresh_registrations()
         except Exception:  # a Redis hiccup must not stop the group re-join or later passes
