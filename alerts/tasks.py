@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from alerts import engine, notifications, silence
 
@@ -22,7 +22,7 @@ def check_observation_task(price_history_id: int) -> None:
     retry_jitter=True,
     max_retries=notifications.MAX_ATTEMPTS - 1,
 )
-def send_delivery(self, delivery_id: int) -> None:  # type: ignore[no-untyped-def]
+def send_delivery(self: Task, delivery_id: int) -> None:
     notifications.send(delivery_id, last_try=self.request.retries >= self.max_retries)
 
 

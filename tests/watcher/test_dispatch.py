@@ -177,6 +177,27 @@ def test_heartbeat_renews_the_lease_of_a_working_agent(make_agent) -> None:
     assert Agent.objects.get(pk=agent.pk).current_task_id == task.pk
 
 
+def test_heartbeat_renews_only_the_task_it_names(make_agent) -> None:
+    """An agent that restarted after a crash no longer knows its task: its heartbeats must not
+    keep that task's lease alive, or the task is never done again."""
+    from watcher.services.agents import Heartbeat, record_heartbeat
+
+    task = TaskFactory()
+    queues.push([(str(task.pk), task.marketplace, 0)])
+    handle = make_agent()
+    distributor.claim_next_task(handle.agent, "10.0.0.1")
+    soon = timezone.now() + dt.timedelta(seconds=5)
+    Task.objects.filter(pk=task.pk).update(lease_expires_at=soon)
+    agent = Agent.objects.get(pk=handle.agent.pk)
+    record_heartbeat(agent, Heartbeat("ready", None, {}, "10.0.0.1"))
+    task.refresh_from_db()
+    assert task.lease_expires_at == soon
+    reaped = distributor.reap_expired_leases(now=soon + dt.timedelta(seconds=1))
+    assert reaped["expired"] == 1
+    task.refresh_from_db()
+    assert task.status == TaskStatus.PENDING and task.agent_id is None
+
+
 def test_generated_task_ids_are_version_4_uuids() -> None:
     SubscriptionFactory.create_batch(5)
     generate_tasks()

@@ -131,9 +131,9 @@ class HeartbeatSerializer(serializers.Serializer):
     def validate_stats(self, stats: dict[str, Any] | None) -> dict[str, Any] | None:
         errors: dict[str, Any] = {}
         for name, field in self.STATS_FIELDS.items():
-            if name in (stats or {}):
+            if stats and name in stats:
                 try:
-                    field.run_validation(stats[name])  # type: ignore[index]
+                    field.run_validation(stats[name])
                 except serializers.ValidationError as exc:
                     errors[name] = exc.detail
         if errors:

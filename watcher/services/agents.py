@@ -137,7 +137,8 @@ def _release_leases_of(agent: Agent, ip: str | None) -> None:
 
 @transaction.atomic
 def record_heartbeat(agent: Agent, beat: Heartbeat) -> Agent:
-    """Store the agent's state (row + fast state in Redis) and renew its running leases."""
+    """Store the agent's state (row + fast state in Redis) and renew the lease of the task it
+    names as current."""
     now = timezone.now()
     stats = beat.stats or {}
     was_offline = agent.status == AgentStatus.OFFLINE
@@ -168,8 +169,8 @@ def record_heartbeat(agent: Agent, beat: Heartbeat) -> Agent:
         # A new mobile IP: the old IP's locks held by this agent must not linger.
         _release_leases_of(agent, old_ip)
         log.info("agent ip changed", extra={"agent": str(agent.pk), "old": old_ip})
-    else:
-        _renew_leases(agent, now)
+    elif current is not None:
+        _renew_lease(current, now)
     state = {
         "status": agent.status,
         "current_task": str(current.pk) if current else None,
@@ -186,17 +187,15 @@ def record_heartbeat(agent: Agent, beat: Heartbeat) -> Agent:
     return agent
 
 
-def _renew_leases(agent: Agent, now: dt.datetime) -> None:
+def _renew_lease(task: Task, now: dt.datetime) -> None:
+    """Renew only the task the heartbeat names: an agent that restarted after a crash no longer
+    knows its old task, and that task must lapse and be done again."""
     lease = dt.timedelta(seconds=settings.WATCHER_TASK_LEASE_SECONDS)
-    running = list(Task.objects.filter(agent=agent, status=TaskStatus.IN_PROGRESS))
-    if not running:
-        return
-    Task.objects.filter(pk__in=[t.pk for t in running], status=TaskStatus.IN_PROGRESS).update(
-        lease_expires_at=now + lease
-    )
-    for task in running:
-        if task.claimed_ip:
-            semaphore.extend(task.claimed_ip, DOMAINS[task.marketplace], task.semaphore_token)
+    renewed = Task.objects.filter(
+        pk=task.pk, status=TaskStatus.IN_PROGRESS, lease_version=task.lease_version
+    ).update(lease_expires_at=now + lease)
+    if renewed and task.claimed_ip:
+        semaphore.extend(task.claimed_ip, DOMAINS[task.marketplace], task.semaphore_token)
 
 
 def enter_panic(
