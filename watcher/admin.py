@@ -28,7 +28,7 @@ from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
-from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext, ngettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from parser.models import Backend
@@ -40,6 +40,8 @@ from watcher.admin_helpers import (
     TASK_STATUS_COLORS,
     AdminAction,
     ExportAdmin,
+    Grammar,
+    GrammarAdmin,
     ImportExportAdmin,
     ProductColumns,
     ReadOnly,
@@ -67,6 +69,43 @@ from watcher.services import agents as agent_service
 from watcher.services import generator, operations
 from watcher.services.errors import Conflict
 
+# How each model's name reads in the admin's phrases (see admin_helpers.Grammar).
+SUBSCRIPTION_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "subscription"),
+    _("Delete selected subscriptions"),
+    ngettext_lazy("%(count)d subscription", "%(count)d subscriptions", "count"),
+)
+COMPETITOR_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "competitor"),
+    _("Delete selected competitors"),
+    ngettext_lazy("%(count)d competitor", "%(count)d competitors", "count"),
+)
+AGENT_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "agent"),
+    _("Delete selected agents"),
+    ngettext_lazy("%(count)d agent", "%(count)d agents", "count"),
+)
+TASK_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "task"),
+    _("Delete selected tasks"),
+    ngettext_lazy("%(count)d task", "%(count)d tasks", "count"),
+)
+TASK_REPORT_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "task report"),
+    _("Delete selected task reports"),
+    ngettext_lazy("%(count)d task report", "%(count)d task reports", "count"),
+)
+PRICE_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "price observation"),
+    _("Delete selected price observations"),
+    ngettext_lazy("%(count)d price observation", "%(count)d price observations", "count"),
+)
+EMULATION_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "emulation settings"),
+    _("Delete selected emulation settings"),
+    ngettext_lazy("%(count)d emulation settings", "%(count)d emulation settings", "count"),
+)
+
 # --- Subscriptions and competitors ------------------------------------------------------------
 
 
@@ -82,7 +121,8 @@ class CompetitorInline(admin.TabularInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ProductColumns, ImportExportAdmin):
+class SubscriptionAdmin(ProductColumns, GrammarAdmin, ImportExportAdmin):
+    grammar = SUBSCRIPTION_GRAMMAR
     resource_classes = [SubscriptionResource]
     list_display = (
         "brand", "marketplace_col", "sku_link", "title", "priority", "is_active",
@@ -123,7 +163,8 @@ class SubscriptionAdmin(ProductColumns, ImportExportAdmin):
 
 
 @admin.register(Competitor)
-class CompetitorAdmin(ImportExportAdmin):
+class CompetitorAdmin(GrammarAdmin, ImportExportAdmin):
+    grammar = COMPETITOR_GRAMMAR
     resource_classes = [CompetitorResource]
     list_display = (
         "competitor_sku_link", "name", "our_sku", "marketplace_col", "priority", "is_active",
@@ -185,13 +226,15 @@ class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
         fields = AGENT_OPERATOR
+        error_messages = {"name": {"unique": _("An agent with this name already exists.")}}
 
 
 NEW_KEYS_ATTR = "watcher_new_agent_keys"  # on the request, from save_model to response_add
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(GrammarAdmin):
+    grammar = AGENT_GRAMMAR
     form = AgentForm
     list_display = (
         "name", "status_badge", "is_enabled", "current_ip", "heartbeat_age", "version",
@@ -358,7 +401,8 @@ TASK_LEASE = ("lease_version", "lease_expires_at", "claimed_ip")
 
 
 @admin.register(Task)
-class TaskAdmin(ProductColumns, TaskIdSearch):
+class TaskAdmin(ProductColumns, GrammarAdmin, TaskIdSearch):
+    grammar = TASK_GRAMMAR
     change_list_template = "admin/watcher/task/change_list.html"
     list_display = (
         "scheduled_date", "marketplace_col", "sku_link", "competitor_col", "priority",
@@ -482,7 +526,8 @@ class TaskAdmin(ProductColumns, TaskIdSearch):
 
 
 @admin.register(TaskReport)
-class TaskReportAdmin(ReadOnly, TaskIdSearch):
+class TaskReportAdmin(ReadOnly, GrammarAdmin, TaskIdSearch):
+    grammar = TASK_REPORT_GRAMMAR
     task_id_field = "task_id"
     list_display = (
         "received_at", "task_link", "agent", "attempt", "success", "outcome", "timing_ms", "ip",
@@ -512,7 +557,8 @@ class TaskReportAdmin(ReadOnly, TaskIdSearch):
 
 
 @admin.register(PriceHistory)
-class PriceHistoryAdmin(ProductColumns, ReadOnly, ExportAdmin):
+class PriceHistoryAdmin(ProductColumns, ReadOnly, GrammarAdmin, ExportAdmin):
+    grammar = PRICE_GRAMMAR
     resource_classes = [PriceHistoryResource]
     list_display = (
         "parsed_at", "marketplace_col", "sku_link", "competitor_col", "current_price",
@@ -533,7 +579,8 @@ class PriceHistoryAdmin(ProductColumns, ReadOnly, ExportAdmin):
 
 
 @admin.register(EmulationConfig)
-class EmulationConfigAdmin(admin.ModelAdmin):
+class EmulationConfigAdmin(GrammarAdmin):
+    grammar = EMULATION_GRAMMAR
     fieldsets = (
         (_("Delays"), {"fields": (("min_delay_ms", "max_delay_ms"),)}),
         (_("Page view"), {"fields": (("page_view_min_ms", "page_view_max_ms"),)}),
