@@ -283,6 +283,14 @@ DJANGO_PHRASES = (
     gettext_noop("%(model_name)s with this %(field_label)s already exists."),
     gettext_noop("%(model_name)s with this %(field_labels)s already exists."),
     gettext_noop("Import finished: {} new, {} updated, {} deleted and {} skipped {}."),
+    # django-celery-beat's interval names: «каждые 10 секунды» → «секунды: 10», «раз в минуту».
+    gettext_noop("every {} {}"),
+    gettext_noop("every {}"),
+    gettext_noop("Day"),
+    gettext_noop("Hour"),
+    gettext_noop("Minute"),
+    gettext_noop("Second"),
+    gettext_noop("Microsecond"),
     ngettext_lazy(
         "%(count)s %(name)s was changed successfully.",
         "%(count)s %(name)s were changed successfully.",

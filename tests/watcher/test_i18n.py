@@ -474,3 +474,14 @@ def test_date_navigation_names_days_in_the_genitive(superuser_client: Client) ->
         ).content.decode()
     )
     assert "2 декабря" in html
+
+
+def test_periodic_task_intervals_read_right_in_russian() -> None:
+    from django_celery_beat.models import IntervalSchedule
+
+    with translation.override("ru"):
+        texts = [
+            str(IntervalSchedule(every=10, period=IntervalSchedule.SECONDS)),
+            str(IntervalSchedule(every=1, period=IntervalSchedule.MINUTES)),
+        ]
+    assert texts == ["секунды: 10", "раз в минуту"]  # not «каждые 10 секунды», «каждые минут»
