@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, ClassVar
 
@@ -30,6 +31,33 @@ def product_url(marketplace: str, sku: str) -> str:
     return PRODUCT_URLS[marketplace].format(sku=sku)
 
 
+# Every marketplace identifies a product by a number: Wildberries' nmID
+# (wildberries.ru/catalog/<n>/detail.aspx), Ozon's SKU (ozon.ru/product/<slug>-<n>/) and Yandex
+# Market's product id (market.yandex.ru/product/<n>; the URLs we visit are built from it).
+SKU_RE = re.compile(r"[0-9]{1,20}")
+SKU_HINTS: dict[str, Any] = {
+    Marketplace.WILDBERRIES: _(
+        "A Wildberries SKU is a number: the one in wildberries.ru/catalog/<number>/detail.aspx."
+    ),
+    Marketplace.OZON: _(
+        "An Ozon SKU is a number: the one at the end of ozon.ru/product/…-<number>/."
+    ),
+    Marketplace.YANDEX_MARKET: _(
+        "A Yandex Market SKU is a number: the one in market.yandex.ru/product/<number>."
+    ),
+}
+
+
+def validate_sku(marketplace: str, sku: str) -> None:
+    """Raise ValidationError unless ``sku`` has the form of a product id on ``marketplace``."""
+    if marketplace in SKU_HINTS and not SKU_RE.fullmatch(sku or ""):
+        raise ValidationError(
+            _("“%(sku)s” is not a valid SKU. %(hint)s"),
+            code="invalid_sku",
+            params={"sku": sku, "hint": SKU_HINTS[marketplace]},
+        )
+
+
 class Subscription(models.Model):
     """One of our own SKUs to watch on one marketplace."""
 
@@ -56,6 +84,13 @@ class Subscription(models.Model):
     @property
     def url(self) -> str:
         return product_url(self.marketplace, self.sku)
+
+    def clean(self) -> None:
+        if self.marketplace and self.sku:
+            try:
+                validate_sku(self.marketplace, self.sku)
+            except ValidationError as error:
+                raise ValidationError({"sku": error}) from None
 
 
 class Competitor(models.Model):
@@ -93,6 +128,16 @@ class Competitor(models.Model):
     @property
     def url(self) -> str:
         return product_url(self.subscription.marketplace, self.competitor_sku)
+
+    def clean(self) -> None:
+        # A competitor is watched on its subscription's marketplace, so its SKU has that
+        # marketplace's form. (The subscription may not be saved yet: the add page's inline.)
+        subscription = getattr(self, "subscription", None)
+        if subscription is not None and subscription.marketplace and self.competitor_sku:
+            try:
+                validate_sku(subscription.marketplace, self.competitor_sku)
+            except ValidationError as error:
+                raise ValidationError({"competitor_sku": error}) from None
 
 
 class AgentStatus(models.TextChoices):
