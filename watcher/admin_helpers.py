@@ -13,10 +13,11 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.defaultfilters import truncatechars
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -35,9 +36,15 @@ from watcher.models import (
     TaskStatus,
     product_url,
 )
+from watcher.resources import SpreadsheetCSV
 
 EMPTY = "—"
 FILE_FORMATS = [base_formats.CSV, base_formats.XLSX]
+IMPORT_FORMATS = [SpreadsheetCSV, base_formats.XLSX]
+TEMPLATE_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 RAW_PREVIEW_CHARS = 300
 RAW_INLINE_CHARS = 20_000
 RAW_PAGE_CHARS = 1_000_000
@@ -178,12 +185,52 @@ class ExportAdmin(ExportMixin, admin.ModelAdmin):
 
 
 class ImportExportAdmin(ImportExportMixin, ExportAdmin):
-    """Importing creates and changes rows, so it needs both permissions (not just admin access)."""
+    """Importing creates and changes rows, so it needs both permissions (not just admin access).
 
-    import_formats = FILE_FORMATS
+    The import page offers a template to fill in (CSV or XLSX) and shows each bad row's
+    problems in plain words, with the columns named as the operator knows them.
+    """
+
+    import_formats = IMPORT_FORMATS
+    import_template_name = "admin/watcher/import.html"
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.opts
+        view = self.admin_site.admin_view(self.import_template_view)
+        name = f"{opts.app_label}_{opts.model_name}_import_template"
+        return [path("import/template.<str:kind>", view, name=name), *super().get_urls()]
+
+    def import_template_view(self, request: HttpRequest, kind: str) -> HttpResponse:
+        if kind not in TEMPLATE_TYPES:
+            raise Http404
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        resource = self.get_import_resource_classes(request)[0]
+        response = HttpResponse(resource.template(kind), content_type=TEMPLATE_TYPES[kind])
+        filename = f"{self.opts.model_name}-template.{kind}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def get_import_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_import_context_data(**kwargs)
+        resource = self.resource_classes[0]
+        context["column_labels"] = {c: resource.column_label(c) for c in resource.labels}
+        context["marketplaces"] = Marketplace.choices
+        return context
+
+    def add_data_read_fail_error_to_form(self, form: Any, e: Exception) -> None:
+        # Never a raw exception name: say what to do.
+        form.add_error(
+            "import_file",
+            gettext(
+                "The file could not be read as the chosen format. Save it from Excel as "
+                "“CSV (semicolon delimited)” or as an Excel workbook (.xlsx) and choose that "
+                "format here."
+            ),
+        )
 
 
 class ReadOnly:

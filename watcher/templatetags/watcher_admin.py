@@ -14,3 +14,9 @@ register = template.Library()
 def result_count_label(cl: ChangeList) -> str:
     """The changelist's total with the model's noun in the right plural form."""
     return count_label(cl.model_admin, cl.result_count)
+
+
+@register.filter
+def label_for(labels: dict[str, str], column: str) -> str:
+    """A column's label as the operator knows it (``sku`` → «Артикул»)."""
+    return labels.get(column, column) if isinstance(labels, dict) else column
