@@ -39,6 +39,8 @@ from watcher.admin_helpers import (
     GREY,
     TASK_STATUS_COLORS,
     AdminAction,
+    ArchiveAdmin,
+    ArchiveFilter,
     ExportAdmin,
     Grammar,
     GrammarAdmin,
@@ -121,8 +123,10 @@ class CompetitorInline(admin.TabularInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ProductColumns, GrammarAdmin, ImportExportAdmin):
+class SubscriptionAdmin(ProductColumns, ArchiveAdmin, GrammarAdmin, ImportExportAdmin):
     grammar = SUBSCRIPTION_GRAMMAR
+    archive_rows = staticmethod(operations.archive_subscriptions)
+    unarchive_rows = staticmethod(operations.unarchive_subscriptions)
     resource_classes = [SubscriptionResource]
     list_display = (
         "brand", "marketplace_col", "sku_link", "title", "priority", "is_active",
@@ -130,16 +134,19 @@ class SubscriptionAdmin(ProductColumns, GrammarAdmin, ImportExportAdmin):
     )  # fmt: skip
     list_display_links = ("brand",)
     list_editable = ("priority", "is_active")
-    list_filter = ("marketplace", "brand", "is_active")
+    list_filter = (ArchiveFilter, "marketplace", "brand", "is_active")
     search_fields = ("sku", "title", "brand", "competitors__competitor_sku")
     list_per_page = 50
     inlines = (CompetitorInline,)
-    actions = ("activate", "deactivate")
-    readonly_fields = ("created_at", "updated_at")
+    actions = ("activate", "deactivate", "archive", "unarchive")
+    readonly_fields = ("created_at", "updated_at", "archived_at")
     fieldsets = (
         (None, {"fields": ("brand", "marketplace", "sku", "title")}),
         (_("Scheduling"), {"fields": ("priority", "is_active")}),
-        (_("History"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        (
+            _("History"),
+            {"fields": ("created_at", "updated_at", "archived_at"), "classes": ("collapse",)},
+        ),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
@@ -160,25 +167,43 @@ class SubscriptionAdmin(ProductColumns, GrammarAdmin, ImportExportAdmin):
         _("Deactivate selected subscriptions"),
         ngettext_lazy("%d subscription deactivated.", "%d subscriptions deactivated."),
     )
+    archive = bulk_action(
+        operations.archive_subscriptions,
+        _("Archive selected subscriptions (history is kept)"),
+        ngettext_lazy("%d subscription archived.", "%d subscriptions archived."),
+    )
+    unarchive = bulk_action(
+        operations.unarchive_subscriptions,
+        _("Bring selected subscriptions back from the archive"),
+        ngettext_lazy(
+            "%d subscription is back from the archive.",
+            "%d subscriptions are back from the archive.",
+        ),
+    )
 
 
 @admin.register(Competitor)
-class CompetitorAdmin(GrammarAdmin, ImportExportAdmin):
+class CompetitorAdmin(ArchiveAdmin, GrammarAdmin, ImportExportAdmin):
     grammar = COMPETITOR_GRAMMAR
+    archive_rows = staticmethod(operations.archive_competitors)
+    unarchive_rows = staticmethod(operations.unarchive_competitors)
     resource_classes = [CompetitorResource]
     list_display = (
         "competitor_sku_link", "name", "our_sku", "marketplace_col", "priority", "is_active",
     )  # fmt: skip
     list_display_links = ("name",)
     list_editable = ("priority", "is_active")
-    list_filter = ("subscription__marketplace", "is_active", "subscription__brand")
+    list_filter = (ArchiveFilter, "subscription__marketplace", "is_active", "subscription__brand")
     search_fields = ("competitor_sku", "name", "subscription__sku", "subscription__brand")
     autocomplete_fields = ("subscription",)
     list_select_related = ("subscription",)
     list_per_page = 50
-    actions = ("activate", "deactivate")
-    readonly_fields = ("created_at",)
-    fields = ("subscription", "competitor_sku", "name", "priority", "is_active", "created_at")
+    actions = ("activate", "deactivate", "archive", "unarchive")
+    readonly_fields = ("created_at", "archived_at")
+    fields = (
+        "subscription", "competitor_sku", "name", "priority", "is_active", "created_at",
+        "archived_at",
+    )  # fmt: skip
 
     @admin.display(description=_("competitor SKU"), ordering="competitor_sku")
     def competitor_sku_link(self, obj: Competitor) -> SafeString:
@@ -201,6 +226,18 @@ class CompetitorAdmin(GrammarAdmin, ImportExportAdmin):
         partial(operations.set_competitors_active, active=False),
         _("Deactivate selected competitors"),
         ngettext_lazy("%d competitor deactivated.", "%d competitors deactivated."),
+    )
+    archive = bulk_action(
+        operations.archive_competitors,
+        _("Archive selected competitors (history is kept)"),
+        ngettext_lazy("%d competitor archived.", "%d competitors archived."),
+    )
+    unarchive = bulk_action(
+        operations.unarchive_competitors,
+        _("Bring selected competitors back from the archive"),
+        ngettext_lazy(
+            "%d competitor is back from the archive.", "%d competitors are back from the archive."
+        ),
     )
 
 

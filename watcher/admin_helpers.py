@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import truncatechars
 from django.urls import URLPattern, path, reverse
 from django.utils.functional import Promise
@@ -412,3 +412,109 @@ def count_label(model_admin: admin.ModelAdmin | None, count: int) -> str:
     if grammar is not None:
         return str(grammar.count % {"count": count})
     return ngettext("%(count)d row", "%(count)d rows", count) % {"count": count}
+
+
+# --- Archive instead of delete ----------------------------------------------------------------
+
+
+class ArchiveFilter(admin.SimpleListFilter):
+    """Lists show what is not archived unless asked: the archive is one click away."""
+
+    title = _("archive")
+    parameter_name = "archived"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> Any:
+        return (("yes", _("Archived")), ("all", _("All, archived too")))
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(archived_at__isnull=False)
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(archived_at__isnull=True)
+
+    def choices(self, changelist: Any) -> Any:
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("Not archived"),
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class ArchiveAdmin(admin.ModelAdmin):
+    """Rows with price history are archived, not deleted; the delete page says so and offers it.
+
+    ``archive_rows``/``unarchive_rows`` are the services (ids in, count out).
+    """
+
+    archive_rows: Callable[[list[Any]], int]
+    unarchive_rows: Callable[[list[Any]], int]
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.opts
+        view = self.admin_site.admin_view(self.archive_view)
+        name = f"{opts.app_label}_{opts.model_name}_archive"
+        return [path("<path:object_id>/archive/", view, name=name), *super().get_urls()]
+
+    def archive_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseRedirect(
+                reverse(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_delete", args=[object_id]
+                )
+            )
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        self.archive_rows([obj.pk])
+        self.log_change(request, obj, gettext("Archived."))
+        self.message_user(
+            request,
+            gettext(
+                "Archived: «%(obj)s». Its price history is kept; find it under the "
+                "filter “Archive → Archived”."
+            )
+            % {"obj": obj},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        )
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # Tasks and their reports have no delete permission in the admin (read-only rows), yet
+        # they are removed with their subscription by design; price history is PROTECTed and
+        # shows as protected. So the operator's own delete permission is what counts.
+        to_delete, model_count, _perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        return to_delete, model_count, set(), protected
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None:
+            history = obj.prices.count()
+            opts = self.opts
+            extra_context = {
+                "archive_url": reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_archive", args=[obj.pk]
+                ),
+                "is_archived": obj.archived_at is not None,
+                "history_count": history,
+                "history_label": ngettext(
+                    "%(count)d price observation", "%(count)d price observations", history
+                )
+                % {"count": history},
+                **(extra_context or {}),
+            }
+        return super().delete_view(request, object_id, extra_context)

@@ -67,6 +67,13 @@ class Subscription(models.Model):
     title = models.CharField(_("title"), max_length=500, blank=True)
     priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher runs first."))
     is_active = models.BooleanField(_("active"), default=True)
+    archived_at = models.DateTimeField(
+        _("archived"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Archived rows are not watched and hidden from the lists; history is kept."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -106,6 +113,13 @@ class Competitor(models.Model):
     name = models.CharField(_("name"), max_length=255, blank=True)
     priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher runs first."))
     is_active = models.BooleanField(_("active"), default=True)
+    archived_at = models.DateTimeField(
+        _("archived"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Archived rows are not watched and hidden from the lists; history is kept."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -355,15 +369,17 @@ class PriceHistory(models.Model):
     sku = models.CharField(_("SKU"), max_length=50)
     marketplace = models.CharField(_("marketplace"), max_length=20, choices=Marketplace.choices)
     brand = models.CharField(_("brand"), max_length=100)
+    # History outlives the catalogue: a subscription or competitor with observations cannot be
+    # deleted (the admin offers to archive it instead).
     subscription = models.ForeignKey(
-        Subscription, verbose_name=_("our SKU"), on_delete=models.CASCADE, related_name="prices"
+        Subscription, verbose_name=_("our SKU"), on_delete=models.PROTECT, related_name="prices"
     )
     competitor = models.ForeignKey(
         Competitor,
         verbose_name=_("competitor"),
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
+        on_delete=models.PROTECT,
         related_name="prices",
     )
     task = models.OneToOneField(
