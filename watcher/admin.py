@@ -71,6 +71,13 @@ from watcher.services import agents as agent_service
 from watcher.services import generator, operations
 from watcher.services.errors import Conflict
 
+# One empty-value mark on every screen (Django's default is "-", our columns write "—").
+admin.site.empty_value_display = EMPTY
+# The lists need the width on a 1366 px laptop; the index and breadcrumbs already navigate.
+admin.site.enable_nav_sidebar = False
+# «Открыть сайт» leads where an operator watches the night: the live agents page.
+admin.site.site_url = "/live/agents/"
+
 # How each model's name reads in the admin's phrases (see admin_helpers.Grammar).
 SUBSCRIPTION_GRAMMAR = Grammar(
     pgettext_lazy("accusative", "subscription"),
@@ -273,9 +280,9 @@ NEW_KEYS_ATTR = "watcher_new_agent_keys"  # on the request, from save_model to r
 class AgentAdmin(GrammarAdmin):
     grammar = AGENT_GRAMMAR
     form = AgentForm
+    # What fits a 1366 px laptop; version, modem and key prefix are on the agent's page.
     list_display = (
-        "name", "status_badge", "is_enabled", "current_ip", "heartbeat_age", "version",
-        "modem_operator", "api_key_prefix", "live_link",
+        "name", "status_badge", "is_enabled", "current_ip", "heartbeat_age", "live_link",
     )  # fmt: skip
     list_filter = ("status", "is_enabled", "modem_operator")
     search_fields = ("name", "current_ip", "modem_operator", "version", "api_key_prefix")
@@ -441,10 +448,10 @@ TASK_LEASE = ("lease_version", "lease_expires_at", "claimed_ip")
 class TaskAdmin(ProductColumns, GrammarAdmin, TaskIdSearch):
     grammar = TASK_GRAMMAR
     change_list_template = "admin/watcher/task/change_list.html"
+    # What fits a 1366 px laptop; priority, retries and timings are on the task's page.
     list_display = (
-        "scheduled_date", "marketplace_col", "sku_link", "competitor_col", "priority",
-        "status_badge", "outcome", "agent", "retry_count", "execution_time_ms", "started_at",
-        "completed_at",
+        "scheduled_date", "marketplace_col", "sku_link", "competitor_col", "status_badge",
+        "outcome", "agent", "completed_at",
     )  # fmt: skip
     list_display_links = ("scheduled_date",)
     list_filter = ("status", "outcome", "marketplace", "agent")

@@ -97,6 +97,7 @@ def test_bad_rows_are_explained_in_plain_words_and_nothing_is_imported(operator:
     ]
     html = upload(operator, "subscription", "каталог.csv", csv_bytes(rows, ";", "cp1251"))
     assert "Некоторые строки не удалось импортировать" in html
+    assert "<td>4</td>" in html and "<td>5</td>" in html  # numbered as Excel shows them
     assert "Неизвестный маркетплейс «Алиэкспресс»" in html
     assert "«ОЗ-12» — не артикул." in html
     assert "<strong>Приоритет</strong>: Введите целое число." in html
