@@ -511,6 +511,7 @@ class ArchiveAdmin(admin.ModelAdmin):
                 ),
                 "is_archived": obj.archived_at is not None,
                 "history_count": history,
+                **({"title": gettext("Archive instead of deleting")} if history else {}),
                 "history_label": ngettext(
                     "%(count)d price observation", "%(count)d price observations", history
                 )
