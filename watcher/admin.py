@@ -9,12 +9,14 @@ import and export in ``watcher.resources``.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from functools import partial
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
@@ -274,15 +276,17 @@ class AgentForm(forms.ModelForm):
 
 
 NEW_KEYS_ATTR = "watcher_new_agent_keys"  # on the request, from save_model to response_add
+ROTATE_TOKEN_KEY = "watcher_rotate_token"  # in the session, from the confirmation to the rotation
 
 
 @admin.register(Agent)
 class AgentAdmin(GrammarAdmin):
     grammar = AGENT_GRAMMAR
     form = AgentForm
-    # What fits a 1366 px laptop; version, modem and key prefix are on the agent's page.
+    # What fits a 1366 px laptop; version and modem are on the agent's page.
     list_display = (
-        "name", "status_badge", "is_enabled", "current_ip", "heartbeat_age", "live_link",
+        "name", "status_badge", "is_enabled", "current_ip", "heartbeat_age", "api_key_prefix",
+        "live_link",
     )  # fmt: skip
     list_filter = ("status", "is_enabled", "modem_operator")
     search_fields = ("name", "current_ip", "modem_operator", "version", "api_key_prefix")
@@ -367,7 +371,36 @@ class AgentAdmin(GrammarAdmin):
     # Actions.
 
     @admin.action(description=_("Rotate API key (shows each new key once)"), permissions=["change"])
-    def rotate_api_key(self, request: HttpRequest, queryset: QuerySet[Agent]) -> HttpResponse:
+    def rotate_api_key(
+        self, request: HttpRequest, queryset: QuerySet[Agent]
+    ) -> HttpResponse | None:
+        # Two steps: a confirmation (the old keys stop working at once), then the rotation. The
+        # confirmation's one-time token makes a reload of the keys page rotate nothing.
+        token = request.POST.get("rotate_token")
+        if not token:
+            token = secrets.token_urlsafe(16)
+            request.session[ROTATE_TOKEN_KEY] = token
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": gettext("Rotate API keys?"),
+                "agents": queryset.order_by("name"),
+                "rotate_token": token,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/watcher/agent/rotate_confirmation.html", context
+            )
+        if request.session.pop(ROTATE_TOKEN_KEY, None) != token:
+            self.message_user(
+                request,
+                gettext(
+                    "Nothing rotated: these keys were already rotated and shown once. Rotate "
+                    "again if a key was lost."
+                ),
+                messages.WARNING,
+            )
+            return None
         keys: list[tuple[Agent, str]] = []
         with transaction.atomic():
             for agent in queryset.order_by("name"):

@@ -28,6 +28,7 @@ from import_export.formats import base_formats
 
 from parser.types import Marketplace
 from watcher.models import (
+    EMPTY_VALUE,
     AgentStatus,
     PriceHistory,
     Subscription,
@@ -38,7 +39,7 @@ from watcher.models import (
 )
 from watcher.resources import SpreadsheetCSV
 
-EMPTY = "—"
+EMPTY = EMPTY_VALUE
 FILE_FORMATS = [base_formats.CSV, base_formats.XLSX]
 IMPORT_FORMATS = [SpreadsheetCSV, base_formats.XLSX]
 TEMPLATE_TYPES = {

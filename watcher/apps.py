@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +15,8 @@ class WatcherConfig(AppConfig):
     def ready(self) -> None:
         from watcher.schedules import ensure_schedules
         from watcher.services.redis import reset_client
+        from watcher.sqlite import install_unicode_like
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="watcher-schedules")
         setting_changed.connect(reset_client, dispatch_uid="watcher-redis-client")
+        connection_created.connect(install_unicode_like, dispatch_uid="watcher-sqlite-like")

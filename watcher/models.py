@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
 
 from parser.types import Marketplace
@@ -25,6 +26,9 @@ DOMAINS: dict[str, str] = {
     Marketplace.OZON: "ozon.ru",
     Marketplace.YANDEX_MARKET: "market.yandex.ru",
 }
+
+
+EMPTY_VALUE = "—"  # the admin's empty-value mark
 
 
 def product_url(marketplace: str, sku: str) -> str:
@@ -423,7 +427,10 @@ class PriceHistory(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sku}: {self.current_price} ({self.parsed_at:%Y-%m-%d %H:%M})"
+        # In the operator's language and TIME_ZONE: «100000: 1 299,00 (02.12.2026 05:49)».
+        price = EMPTY_VALUE if self.current_price is None else number_format(self.current_price, 2)
+        when = date_format(timezone.localtime(self.parsed_at), "SHORT_DATETIME_FORMAT")
+        return f"{self.sku}: {price} ({when})"
 
 
 class EmulationConfig(models.Model):

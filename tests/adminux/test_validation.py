@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -85,3 +87,29 @@ def test_an_import_row_with_a_bad_sku_is_refused_and_nothing_is_saved(operator: 
     html = response.content.decode()
     assert "«OZ-1» — не артикул." in html
     assert not Subscription.objects.exists()
+
+
+def test_a_price_observation_reads_in_the_operators_language_and_time_zone() -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.utils import translation
+
+    from tests.factories import PriceHistoryFactory
+
+    observation = PriceHistoryFactory(
+        sku="100000",
+        current_price=Decimal("1299.50"),
+        parsed_at=dt.datetime(2026, 12, 2, 2, 49, tzinfo=dt.UTC),
+    )
+    with translation.override("ru"):
+        assert str(observation) == "100000: 1299,50 (02.12.2026 05:49)"  # Moscow, decimal comma
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_watcher_section_comes_first_on_the_admin_index(
+    operator: Client, language: str
+) -> None:
+    html = operator.get("/admin/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    sections = re.findall(r'<div class="app-(\w+) module', html)
+    assert sections[0] == "watcher", sections

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 from django.contrib.admin.views.main import ChangeList
 
@@ -20,3 +22,9 @@ def result_count_label(cl: ChangeList) -> str:
 def label_for(labels: dict[str, str], column: str) -> str:
     """A column's label as the operator knows it (``sku`` → «Артикул»)."""
     return labels.get(column, column) if isinstance(labels, dict) else column
+
+
+@register.filter
+def watcher_first(app_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The admin index with the dispatcher's section first, in any language's sort order."""
+    return sorted(app_list, key=lambda app: app.get("app_label") != "watcher")
