@@ -142,6 +142,24 @@ def test_an_operators_first_hour_in_russian(chromium: str, tmp_path: Path) -> No
         assert "wa_" in page.content()
         page.screenshot(path=screens / "agent-key-laptop.png", full_page=True)
 
+        # The live pages: a summary, and no command for an agent that is not connected.
+        page.goto(f"{url}/live/agents/")
+        summary = page.locator("#agents-summary")
+        summary.locator("[data-count=offline] b", has_text="2").wait_for()
+        page.click("text=бот-1")
+        page.wait_for_selector("#agent-card")
+        pause = page.locator("button[data-action=pause]")
+        assert pause.is_disabled()
+        assert "не подключён" in (pause.get_attribute("title") or "")
+        assert page.locator("#command-hint").is_visible()
+        assert page.locator("button[data-action=resume]").is_hidden()  # not paused
+        assert page.locator("#agent-id").inner_text().count("-") == 4  # the UUID, to copy
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=screens / "live-agent-phone.png", full_page=True)
+        if page.evaluate(PAGE_OVERFLOW) > 0:
+            wrong_overflow.append("live agent page at 390px")
+        page.set_viewport_size({"width": 1366, "height": 768})
+
         # Archive the subscription that has history.
         page.goto(f"{url}/admin/watcher/subscription/{archived.pk}/delete/")
         assert "есть история цен (1 замер цены)" in page.content()
