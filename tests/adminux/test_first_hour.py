@@ -140,6 +140,7 @@ def test_an_operators_first_hour_in_russian(chromium: str, tmp_path: Path) -> No
         page.fill("#id_name", "бот-1")
         page.click("input[name=_save]")
         assert "wa_" in page.content()
+        assert page.locator("button.watcher-copy").count() == 2  # the agent id and the key
         page.screenshot(path=screens / "agent-key-laptop.png", full_page=True)
 
         # The live pages: a summary, and no command for an agent that is not connected.
