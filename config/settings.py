@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's assets, served by us (no CDN)
     "channels",
     "django_celery_beat",
     "import_export",
@@ -224,6 +225,8 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Moscow")
 USE_I18N = True
 USE_TZ = True
+# Admin UX (issue 18): Russian formats over Django's (days in the genitive in date navigation).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
@@ -257,10 +260,40 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Watcher API",
-    "DESCRIPTION": "Competitor price monitoring: the agent API and the staff API.",
+    "DESCRIPTION": (
+        "Competitor price monitoring: the agent API and the staff API.\n\n"
+        "**Three ways to authenticate** (the *Authorize* button takes the first two):\n\n"
+        "1. **Agent API key** (`agentApiKey`): `Authorization: Bearer wa_…`. Shown once when "
+        "the agent is created or its key rotated in the admin (or `manage.py create_agent`). "
+        "Agents only: tasks, heartbeats, panics, emulation settings.\n"
+        "2. **JWT** (`jwtAuth`): people `POST /api/v1/auth/token` with their username and "
+        "password, then send `Authorization: Bearer <access>`; refresh with "
+        "`/api/v1/auth/token/refresh`. What a person may call depends on their role.\n"
+        "3. **Admin session** (`cookieAuth`): a browser logged in to `/admin/` (this page "
+        "included). Writes also need Django's CSRF token.\n\n"
+        "Requests with a bearer token need no CSRF token, and a session never rescues a bad "
+        "token."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # --- Admin UX (issue 18): offline docs, endpoints by tag, the auth schemes explained ---
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "watcher.api.schema.tag_by_path",
+    ],
+    "TAGS": [
+        {"name": "tasks", "description": "Agents take tasks and report what they saw."},
+        {"name": "agents", "description": "Heartbeats and panics (agents); summaries (staff)."},
+        {"name": "commands", "description": "Commands to connected agents (admins)."},
+        {"name": "config", "description": "Emulation settings agents apply."},
+        {"name": "parser", "description": "Parser jobs and their reports (staff)."},
+        {"name": "auth", "description": "JSON Web Tokens for people."},
+        {"name": "health", "description": "Liveness for load balancers and monitoring."},
+    ],
     "ENUM_NAME_OVERRIDES": {
         "AgentStatusEnum": "watcher.models.AgentStatus",
         "TaskStatusEnum": "watcher.models.TaskStatus",

@@ -9,12 +9,14 @@ import and export in ``watcher.resources``.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from functools import partial
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
@@ -28,7 +30,7 @@ from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
-from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext, ngettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from parser.models import Backend
@@ -40,7 +42,11 @@ from watcher.admin_helpers import (
     GREY,
     TASK_STATUS_COLORS,
     AdminAction,
+    ArchiveAdmin,
+    ArchiveFilter,
     ExportAdmin,
+    Grammar,
+    GrammarAdmin,
     ImportExportAdmin,
     ProductColumns,
     ReadOnly,
@@ -70,6 +76,50 @@ from watcher.services import agents as agent_service
 from watcher.services import generator, operations
 from watcher.services.errors import Conflict
 
+# One empty-value mark on every screen (Django's default is "-", our columns write "—").
+admin.site.empty_value_display = EMPTY
+# The lists need the width on a 1366 px laptop; the index and breadcrumbs already navigate.
+admin.site.enable_nav_sidebar = False
+# «Открыть сайт» leads where an operator watches the night: the live agents page.
+admin.site.site_url = "/live/agents/"
+
+# How each model's name reads in the admin's phrases (see admin_helpers.Grammar).
+SUBSCRIPTION_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "subscription"),
+    _("Delete selected subscriptions"),
+    ngettext_lazy("%(count)d subscription", "%(count)d subscriptions", "count"),
+)
+COMPETITOR_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "competitor"),
+    _("Delete selected competitors"),
+    ngettext_lazy("%(count)d competitor", "%(count)d competitors", "count"),
+)
+AGENT_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "agent"),
+    _("Delete selected agents"),
+    ngettext_lazy("%(count)d agent", "%(count)d agents", "count"),
+)
+TASK_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "task"),
+    _("Delete selected tasks"),
+    ngettext_lazy("%(count)d task", "%(count)d tasks", "count"),
+)
+TASK_REPORT_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "task report"),
+    _("Delete selected task reports"),
+    ngettext_lazy("%(count)d task report", "%(count)d task reports", "count"),
+)
+PRICE_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "price observation"),
+    _("Delete selected price observations"),
+    ngettext_lazy("%(count)d price observation", "%(count)d price observations", "count"),
+)
+EMULATION_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "emulation settings"),
+    _("Delete selected emulation settings"),
+    ngettext_lazy("%(count)d emulation settings", "%(count)d emulation settings", "count"),
+)
+
 # --- Subscriptions and competitors ------------------------------------------------------------
 
 
@@ -85,7 +135,10 @@ class CompetitorInline(admin.TabularInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ProductColumns, ImportExportAdmin):
+class SubscriptionAdmin(ProductColumns, ArchiveAdmin, GrammarAdmin, ImportExportAdmin):
+    grammar = SUBSCRIPTION_GRAMMAR
+    archive_rows = staticmethod(operations.archive_subscriptions)
+    unarchive_rows = staticmethod(operations.unarchive_subscriptions)
     resource_classes = [SubscriptionResource]
     list_display = (
         "brand", "marketplace_col", "sku_link", "title", "priority", "is_active",
@@ -93,16 +146,19 @@ class SubscriptionAdmin(ProductColumns, ImportExportAdmin):
     )  # fmt: skip
     list_display_links = ("brand",)
     list_editable = ("priority", "is_active")
-    list_filter = ("marketplace", "brand", "is_active")
+    list_filter = (ArchiveFilter, "marketplace", "brand", "is_active")
     search_fields = ("sku", "title", "brand", "competitors__competitor_sku")
     list_per_page = 50
     inlines = (CompetitorInline,)
-    actions = ("activate", "deactivate")
-    readonly_fields = ("created_at", "updated_at")
+    actions = ("activate", "deactivate", "archive", "unarchive")
+    readonly_fields = ("created_at", "updated_at", "archived_at")
     fieldsets = (
         (None, {"fields": ("brand", "marketplace", "sku", "title")}),
         (_("Scheduling"), {"fields": ("priority", "is_active")}),
-        (_("History"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        (
+            _("History"),
+            {"fields": ("created_at", "updated_at", "archived_at"), "classes": ("collapse",)},
+        ),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
@@ -128,24 +184,43 @@ class SubscriptionAdmin(ProductColumns, ImportExportAdmin):
         _("Deactivate selected subscriptions"),
         ngettext_lazy("%d subscription deactivated.", "%d subscriptions deactivated."),
     )
+    archive = bulk_action(
+        operations.archive_subscriptions,
+        _("Archive selected subscriptions (history is kept)"),
+        ngettext_lazy("%d subscription archived.", "%d subscriptions archived."),
+    )
+    unarchive = bulk_action(
+        operations.unarchive_subscriptions,
+        _("Bring selected subscriptions back from the archive"),
+        ngettext_lazy(
+            "%d subscription is back from the archive.",
+            "%d subscriptions are back from the archive.",
+        ),
+    )
 
 
 @admin.register(Competitor)
-class CompetitorAdmin(ImportExportAdmin):
+class CompetitorAdmin(ArchiveAdmin, GrammarAdmin, ImportExportAdmin):
+    grammar = COMPETITOR_GRAMMAR
+    archive_rows = staticmethod(operations.archive_competitors)
+    unarchive_rows = staticmethod(operations.unarchive_competitors)
     resource_classes = [CompetitorResource]
     list_display = (
         "competitor_sku_link", "name", "our_sku", "marketplace_col", "priority", "is_active",
     )  # fmt: skip
     list_display_links = ("name",)
     list_editable = ("priority", "is_active")
-    list_filter = ("subscription__marketplace", "is_active", "subscription__brand")
+    list_filter = (ArchiveFilter, "subscription__marketplace", "is_active", "subscription__brand")
     search_fields = ("competitor_sku", "name", "subscription__sku", "subscription__brand")
     autocomplete_fields = ("subscription",)
     list_select_related = ("subscription",)
     list_per_page = 50
-    actions = ("activate", "deactivate")
-    readonly_fields = ("created_at",)
-    fields = ("subscription", "competitor_sku", "name", "priority", "is_active", "created_at")
+    actions = ("activate", "deactivate", "archive", "unarchive")
+    readonly_fields = ("created_at", "archived_at")
+    fields = (
+        "subscription", "competitor_sku", "name", "priority", "is_active", "created_at",
+        "archived_at",
+    )  # fmt: skip
 
     @admin.display(description=_("competitor SKU"), ordering="competitor_sku")
     def competitor_sku_link(self, obj: Competitor) -> SafeString:
@@ -168,6 +243,18 @@ class CompetitorAdmin(ImportExportAdmin):
         partial(operations.set_competitors_active, active=False),
         _("Deactivate selected competitors"),
         ngettext_lazy("%d competitor deactivated.", "%d competitors deactivated."),
+    )
+    archive = bulk_action(
+        operations.archive_competitors,
+        _("Archive selected competitors (history is kept)"),
+        ngettext_lazy("%d competitor archived.", "%d competitors archived."),
+    )
+    unarchive = bulk_action(
+        operations.unarchive_competitors,
+        _("Bring selected competitors back from the archive"),
+        ngettext_lazy(
+            "%d competitor is back from the archive.", "%d competitors are back from the archive."
+        ),
     )
 
 
@@ -193,17 +280,21 @@ class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
         fields = AGENT_OPERATOR
+        error_messages = {"name": {"unique": _("An agent with this name already exists.")}}
 
 
 NEW_KEYS_ATTR = "watcher_new_agent_keys"  # on the request, from save_model to response_add
+ROTATE_TOKEN_KEY = "watcher_rotate_token"  # in the session, from the confirmation to the rotation
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(GrammarAdmin):
+    grammar = AGENT_GRAMMAR
     form = AgentForm
+    # What fits a 1366 px laptop; version and modem are on the agent's page.
     list_display = (
-        "name", "status_badge", "is_enabled", "current_ip", "heartbeat_age", "version",
-        "modem_operator", "api_key_prefix", "live_link",
+        "name", "status_badge", "is_enabled", "current_ip", "heartbeat_age", "api_key_prefix",
+        "live_link",
     )  # fmt: skip
     list_filter = ("status", "is_enabled", "modem_operator")
     search_fields = ("name", "current_ip", "modem_operator", "version", "api_key_prefix")
@@ -288,7 +379,36 @@ class AgentAdmin(admin.ModelAdmin):
     # Actions.
 
     @admin.action(description=_("Rotate API key (shows each new key once)"), permissions=["change"])
-    def rotate_api_key(self, request: HttpRequest, queryset: QuerySet[Agent]) -> HttpResponse:
+    def rotate_api_key(
+        self, request: HttpRequest, queryset: QuerySet[Agent]
+    ) -> HttpResponse | None:
+        # Two steps: a confirmation (the old keys stop working at once), then the rotation. The
+        # confirmation's one-time token makes a reload of the keys page rotate nothing.
+        token = request.POST.get("rotate_token")
+        if not token:
+            token = secrets.token_urlsafe(16)
+            request.session[ROTATE_TOKEN_KEY] = token
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": gettext("Rotate API keys?"),
+                "agents": queryset.order_by("name"),
+                "rotate_token": token,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/watcher/agent/rotate_confirmation.html", context
+            )
+        if request.session.pop(ROTATE_TOKEN_KEY, None) != token:
+            self.message_user(
+                request,
+                gettext(
+                    "Nothing rotated: these keys were already rotated and shown once. Rotate "
+                    "again if a key was lost."
+                ),
+                messages.WARNING,
+            )
+            return None
         keys: list[tuple[Agent, str]] = []
         with transaction.atomic():
             for agent in queryset.order_by("name"):
@@ -375,12 +495,13 @@ TASK_LEASE = ("lease_version", "lease_expires_at", "claimed_ip")
 
 
 @admin.register(Task)
-class TaskAdmin(ProductColumns, TaskIdSearch):
+class TaskAdmin(ProductColumns, GrammarAdmin, TaskIdSearch):
+    grammar = TASK_GRAMMAR
     change_list_template = "admin/watcher/task/change_list.html"
+    # What fits a 1366 px laptop; priority, retries and timings are on the task's page.
     list_display = (
-        "scheduled_date", "marketplace_col", "sku_link", "competitor_col", "priority",
-        "status_badge", "outcome", "agent", "retry_count", "execution_time_ms", "started_at",
-        "completed_at",
+        "scheduled_date", "marketplace_col", "sku_link", "competitor_col", "status_badge",
+        "outcome", "agent", "completed_at",
     )  # fmt: skip
     list_display_links = ("scheduled_date",)
     list_filter = ("status", "outcome", "marketplace", "agent")
@@ -499,7 +620,8 @@ class TaskAdmin(ProductColumns, TaskIdSearch):
 
 
 @admin.register(TaskReport)
-class TaskReportAdmin(ReadOnly, TaskIdSearch):
+class TaskReportAdmin(ReadOnly, GrammarAdmin, TaskIdSearch):
+    grammar = TASK_REPORT_GRAMMAR
     task_id_field = "task_id"
     list_display = (
         "received_at", "task_link", "agent", "attempt", "success", "outcome", "timing_ms", "ip",
@@ -533,7 +655,8 @@ class TaskReportAdmin(ReadOnly, TaskIdSearch):
 
 
 @admin.register(PriceHistory)
-class PriceHistoryAdmin(ProductColumns, ReadOnly, PriceExports, ExportAdmin):
+class PriceHistoryAdmin(ProductColumns, ReadOnly, GrammarAdmin, PriceExports, ExportAdmin):
+    grammar = PRICE_GRAMMAR
     resource_classes = [PriceHistoryResource]
     list_display = (
         "parsed_at", "marketplace_col", "sku_link", "competitor_col", "current_price",
@@ -558,7 +681,8 @@ class PriceHistoryAdmin(ProductColumns, ReadOnly, PriceExports, ExportAdmin):
 
 
 @admin.register(EmulationConfig)
-class EmulationConfigAdmin(admin.ModelAdmin):
+class EmulationConfigAdmin(GrammarAdmin):
+    grammar = EMULATION_GRAMMAR
     fieldsets = (
         (_("Delays"), {"fields": (("min_delay_ms", "max_delay_ms"),)}),
         (_("Page view"), {"fields": (("page_view_min_ms", "page_view_max_ms"),)}),

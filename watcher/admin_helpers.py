@@ -9,23 +9,27 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import truncatechars
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext, ngettext_lazy, pgettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.formats import base_formats
 
 from parser.types import Marketplace
 from watcher.models import (
+    EMPTY_VALUE,
     AgentStatus,
     PriceHistory,
     Subscription,
@@ -34,9 +38,15 @@ from watcher.models import (
     TaskStatus,
     product_url,
 )
+from watcher.resources import SpreadsheetCSV
 
-EMPTY = "—"
+EMPTY = EMPTY_VALUE
 FILE_FORMATS = [base_formats.CSV, base_formats.XLSX]
+IMPORT_FORMATS = [SpreadsheetCSV, base_formats.XLSX]
+TEMPLATE_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 RAW_PREVIEW_CHARS = 300
 RAW_INLINE_CHARS = 20_000
 RAW_PAGE_CHARS = 1_000_000
@@ -191,12 +201,52 @@ class ExportAdmin(ExportMixin, admin.ModelAdmin):
 
 
 class ImportExportAdmin(ImportExportMixin, ExportAdmin):
-    """Importing creates and changes rows, so it needs both permissions (not just admin access)."""
+    """Importing creates and changes rows, so it needs both permissions (not just admin access).
 
-    import_formats = FILE_FORMATS
+    The import page offers a template to fill in (CSV or XLSX) and shows each bad row's
+    problems in plain words, with the columns named as the operator knows them.
+    """
+
+    import_formats = IMPORT_FORMATS
+    import_template_name = "admin/watcher/import.html"
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.opts
+        view = self.admin_site.admin_view(self.import_template_view)
+        name = f"{opts.app_label}_{opts.model_name}_import_template"
+        return [path("import/template.<str:kind>", view, name=name), *super().get_urls()]
+
+    def import_template_view(self, request: HttpRequest, kind: str) -> HttpResponse:
+        if kind not in TEMPLATE_TYPES:
+            raise Http404
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        resource = self.get_import_resource_classes(request)[0]
+        response = HttpResponse(resource.template(kind), content_type=TEMPLATE_TYPES[kind])
+        filename = f"{self.opts.model_name}-template.{kind}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def get_import_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_import_context_data(**kwargs)
+        resource = self.resource_classes[0]
+        context["column_labels"] = {c: resource.column_label(c) for c in resource.labels}
+        context["marketplaces"] = Marketplace.choices
+        return context
+
+    def add_data_read_fail_error_to_form(self, form: Any, e: Exception) -> None:
+        # Never a raw exception name: say what to do.
+        form.add_error(
+            "import_file",
+            gettext(
+                "The file could not be read as the chosen format. Save it from Excel as "
+                "“CSV (semicolon delimited)” or as an Excel workbook (.xlsx) and choose that "
+                "format here."
+            ),
+        )
 
 
 class ReadOnly:
@@ -250,3 +300,238 @@ class TaskIdSearch(admin.ModelAdmin):
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(**{self.task_id_field: task_id}), False
+
+
+# --- Russian grammar in the admin's own phrases -----------------------------------------------
+#
+# Django's admin puts a model's verbose name, in the nominative, into its phrases («Добавить
+# подписка»). Our screens pass the right case instead (``Grammar``); for screens we do not own
+# (django-celery-beat) the catalog re-translates Django's phrases so that any name in the
+# nominative reads correctly («Выберите для изменения: интервал»). The phrases are listed here so
+# that ``makemessages`` keeps them in our catalog, which takes precedence over Django's.
+
+DJANGO_PHRASES = (
+    gettext_noop("Select %s to change"),
+    gettext_noop("Select %s to view"),
+    gettext_noop("Add %s"),
+    gettext_noop("Add %(name)s"),
+    gettext_noop("Change %s"),
+    gettext_noop("View %s"),
+    gettext_noop("Cannot delete %(name)s"),
+    gettext_noop("Delete selected %(verbose_name_plural)s"),
+    gettext_noop("Successfully deleted %(count)d %(items)s."),
+    gettext_noop("The {name} “{obj}” was added successfully."),
+    gettext_noop("The {name} “{obj}” was added successfully. You may add another {name} below."),
+    gettext_noop("The {name} “{obj}” was changed successfully."),
+    gettext_noop("The {name} “{obj}” was changed successfully. You may edit it again below."),
+    gettext_noop("The {name} “{obj}” was changed successfully. You may add another {name} below."),
+    gettext_noop("The %(name)s “%(obj)s” was deleted successfully."),
+    gettext_noop("Added {name} “{object}”."),
+    gettext_noop("Changed {fields} for {name} “{object}”."),
+    gettext_noop("Deleted {name} “{object}”."),
+    gettext_noop("Add another %(verbose_name)s"),
+    gettext_noop(
+        'Are you sure you want to delete the %(object_name)s "%(escaped_object)s"? All of the '
+        "following related items will be deleted:"
+    ),
+    gettext_noop(
+        "Deleting the %(object_name)s '%(escaped_object)s' would require deleting the following "
+        "protected related objects:"
+    ),
+    gettext_noop(
+        "Deleting the %(object_name)s '%(escaped_object)s' would result in deleting related "
+        "objects, but your account doesn't have permission to delete the following types of "
+        "objects:"
+    ),
+    gettext_noop("%(model_name)s with this %(field_label)s already exists."),
+    gettext_noop("%(model_name)s with this %(field_labels)s already exists."),
+    gettext_noop("Import finished: {} new, {} updated, {} deleted and {} skipped {}."),
+    # django-celery-beat's interval names: «каждые 10 секунды» → «секунды: 10», «раз в минуту».
+    gettext_noop("every {} {}"),
+    gettext_noop("every {}"),
+    gettext_noop("Day"),
+    gettext_noop("Hour"),
+    gettext_noop("Minute"),
+    gettext_noop("Second"),
+    gettext_noop("Microsecond"),
+    ngettext_lazy(
+        "%(count)s %(name)s was changed successfully.",
+        "%(count)s %(name)s were changed successfully.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """How one model's name reads inside the admin's phrases.
+
+    ``accusative`` fills «Выберите …», «Добавить …», «Изменить …»; ``delete_selected`` is the
+    whole action label (animate nouns change the adjective too: «выбранных конкурентов»);
+    ``count`` is an ``ngettext_lazy`` with ``%(count)d`` for «1 подписка», «5 подписок».
+    """
+
+    accusative: str | Promise
+    delete_selected: str | Promise
+    count: str | Promise
+
+
+class GrammarAdmin(admin.ModelAdmin):
+    """Titles, the add button, the delete action and counts in the model's right case."""
+
+    grammar: Grammar | None = None
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if self.grammar is not None:
+            if self.has_change_permission(request):
+                phrase = pgettext("accusative", "Select %s to change")
+            else:
+                phrase = pgettext("accusative", "Select %s to view")
+            extra_context = {
+                "title": phrase % self.grammar.accusative,
+                "add_label": pgettext("accusative", "Add %s") % self.grammar.accusative,
+                **(extra_context or {}),
+            }
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if self.grammar is not None:
+            if object_id is None:
+                phrase = pgettext("accusative", "Add %s")
+            else:
+                obj = self.get_object(request, unquote(object_id))
+                if obj is None or self.has_change_permission(request, obj):
+                    phrase = pgettext("accusative", "Change %s")
+                else:
+                    phrase = pgettext("accusative", "View %s")
+            extra_context = {"title": phrase % self.grammar.accusative, **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if self.grammar is not None and "delete_selected" in actions:
+            func, name, _description = actions["delete_selected"]
+            actions["delete_selected"] = (func, name, self.grammar.delete_selected)
+        return actions
+
+
+def count_label(model_admin: admin.ModelAdmin | None, count: int) -> str:
+    """«21 задача», «5 задач»: the paginator's total with the noun in the right form."""
+    grammar = getattr(model_admin, "grammar", None)
+    if grammar is not None:
+        return str(grammar.count % {"count": count})
+    return ngettext("%(count)d row", "%(count)d rows", count) % {"count": count}
+
+
+# --- Archive instead of delete ----------------------------------------------------------------
+
+
+class ArchiveFilter(admin.SimpleListFilter):
+    """Lists show what is not archived unless asked: the archive is one click away."""
+
+    title = _("archive")
+    parameter_name = "archived"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> Any:
+        return (("yes", _("Archived")), ("all", _("All, archived too")))
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(archived_at__isnull=False)
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(archived_at__isnull=True)
+
+    def choices(self, changelist: Any) -> Any:
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("Not archived"),
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class ArchiveAdmin(admin.ModelAdmin):
+    """Rows with price history are archived, not deleted; the delete page says so and offers it.
+
+    ``archive_rows``/``unarchive_rows`` are the services (ids in, count out).
+    """
+
+    archive_rows: Callable[[list[Any]], int]
+    unarchive_rows: Callable[[list[Any]], int]
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.opts
+        view = self.admin_site.admin_view(self.archive_view)
+        name = f"{opts.app_label}_{opts.model_name}_archive"
+        return [path("<path:object_id>/archive/", view, name=name), *super().get_urls()]
+
+    def archive_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseRedirect(
+                reverse(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_delete", args=[object_id]
+                )
+            )
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        self.archive_rows([obj.pk])
+        self.log_change(request, obj, gettext("Archived."))
+        self.message_user(
+            request,
+            gettext(
+                "Archived: «%(obj)s». Its price history is kept; find it under the "
+                "filter “Archive → Archived”."
+            )
+            % {"obj": obj},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        )
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # Tasks and their reports have no delete permission in the admin (read-only rows), yet
+        # they are removed with their subscription by design; price history is PROTECTed and
+        # shows as protected. So the operator's own delete permission is what counts.
+        to_delete, model_count, _perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        return to_delete, model_count, set(), protected
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None:
+            history = obj.prices.count()
+            opts = self.opts
+            extra_context = {
+                "archive_url": reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_archive", args=[obj.pk]
+                ),
+                "is_archived": obj.archived_at is not None,
+                "history_count": history,
+                **({"title": gettext("Archive instead of deleting")} if history else {}),
+                "history_label": ngettext(
+                    "%(count)d price observation", "%(count)d price observations", history
+                )
+                % {"count": history},
+                **(extra_context or {}),
+            }
+        return super().delete_view(request, object_id, extra_context)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +21,7 @@ class WatcherConfig(AppConfig):
         from watcher.schedules import ensure_schedules
         from watcher.services.agents import agent_saved
         from watcher.services.redis import reset_client
+        from watcher.sqlite import install_unicode_like
 
         post_save.connect(agent_saved, sender=Agent, dispatch_uid="watcher-agent-saved")
         pre_save.connect(
@@ -30,3 +32,4 @@ class WatcherConfig(AppConfig):
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="watcher-schedules")
         setting_changed.connect(reset_client, dispatch_uid="watcher-redis-client")
+        connection_created.connect(install_unicode_like, dispatch_uid="watcher-sqlite-like")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, ClassVar
 
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
 
 from parser.types import Marketplace
@@ -26,8 +28,38 @@ DOMAINS: dict[str, str] = {
 }
 
 
+EMPTY_VALUE = "—"  # the admin's empty-value mark
+
+
 def product_url(marketplace: str, sku: str) -> str:
     return PRODUCT_URLS[marketplace].format(sku=sku)
+
+
+# Every marketplace identifies a product by a number: Wildberries' nmID
+# (wildberries.ru/catalog/<n>/detail.aspx), Ozon's SKU (ozon.ru/product/<slug>-<n>/) and Yandex
+# Market's product id (market.yandex.ru/product/<n>; the URLs we visit are built from it).
+SKU_RE = re.compile(r"[0-9]{1,20}")
+SKU_HINTS: dict[str, Any] = {
+    Marketplace.WILDBERRIES: _(
+        "A Wildberries SKU is a number: the one in wildberries.ru/catalog/<number>/detail.aspx."
+    ),
+    Marketplace.OZON: _(
+        "An Ozon SKU is a number: the one at the end of ozon.ru/product/…-<number>/."
+    ),
+    Marketplace.YANDEX_MARKET: _(
+        "A Yandex Market SKU is a number: the one in market.yandex.ru/product/<number>."
+    ),
+}
+
+
+def validate_sku(marketplace: str, sku: str) -> None:
+    """Raise ValidationError unless ``sku`` has the form of a product id on ``marketplace``."""
+    if marketplace in SKU_HINTS and not SKU_RE.fullmatch(sku or ""):
+        raise ValidationError(
+            _("“%(sku)s” is not a valid SKU. %(hint)s"),
+            code="invalid_sku",
+            params={"sku": sku, "hint": SKU_HINTS[marketplace]},
+        )
 
 
 class Subscription(models.Model):
@@ -39,6 +71,13 @@ class Subscription(models.Model):
     title = models.CharField(_("title"), max_length=500, blank=True)
     priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher runs first."))
     is_active = models.BooleanField(_("active"), default=True)
+    archived_at = models.DateTimeField(
+        _("archived"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Archived rows are not watched and hidden from the lists; history is kept."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -57,6 +96,13 @@ class Subscription(models.Model):
     def url(self) -> str:
         return product_url(self.marketplace, self.sku)
 
+    def clean(self) -> None:
+        if self.marketplace and self.sku:
+            try:
+                validate_sku(self.marketplace, self.sku)
+            except ValidationError as error:
+                raise ValidationError({"sku": error}) from None
+
 
 class Competitor(models.Model):
     """A competitor's SKU watched against one of our SKUs on the same marketplace."""
@@ -71,6 +117,13 @@ class Competitor(models.Model):
     name = models.CharField(_("name"), max_length=255, blank=True)
     priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher runs first."))
     is_active = models.BooleanField(_("active"), default=True)
+    archived_at = models.DateTimeField(
+        _("archived"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Archived rows are not watched and hidden from the lists; history is kept."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -93,6 +146,16 @@ class Competitor(models.Model):
     @property
     def url(self) -> str:
         return product_url(self.subscription.marketplace, self.competitor_sku)
+
+    def clean(self) -> None:
+        # A competitor is watched on its subscription's marketplace, so its SKU has that
+        # marketplace's form. (The subscription may not be saved yet: the add page's inline.)
+        subscription = getattr(self, "subscription", None)
+        if subscription is not None and subscription.marketplace and self.competitor_sku:
+            try:
+                validate_sku(subscription.marketplace, self.competitor_sku)
+            except ValidationError as error:
+                raise ValidationError({"competitor_sku": error}) from None
 
 
 class AgentStatus(models.TextChoices):
@@ -316,15 +379,17 @@ class PriceHistory(models.Model):
     sku = models.CharField(_("SKU"), max_length=50)
     marketplace = models.CharField(_("marketplace"), max_length=20, choices=Marketplace.choices)
     brand = models.CharField(_("brand"), max_length=100)
+    # History outlives the catalogue: a subscription or competitor with observations cannot be
+    # deleted (the admin offers to archive it instead).
     subscription = models.ForeignKey(
-        Subscription, verbose_name=_("our SKU"), on_delete=models.CASCADE, related_name="prices"
+        Subscription, verbose_name=_("our SKU"), on_delete=models.PROTECT, related_name="prices"
     )
     competitor = models.ForeignKey(
         Competitor,
         verbose_name=_("competitor"),
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
+        on_delete=models.PROTECT,
         related_name="prices",
     )
     task = models.OneToOneField(
@@ -371,7 +436,10 @@ class PriceHistory(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sku}: {self.current_price} ({self.parsed_at:%Y-%m-%d %H:%M})"
+        # In the operator's language and TIME_ZONE: «100000: 1 299,00 (02.12.2026 05:49)».
+        price = EMPTY_VALUE if self.current_price is None else number_format(self.current_price, 2)
+        when = date_format(timezone.localtime(self.parsed_at), "SHORT_DATETIME_FORMAT")
+        return f"{self.sku}: {price} ({when})"
 
 
 class EmulationConfig(models.Model):

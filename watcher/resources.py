@@ -1,19 +1,30 @@
 """Spreadsheet import and export of the catalogue and the price history (django-import-export).
 
-Operators fill these files by hand, so cells are read leniently: marketplaces by value, label
-or a common alias, SKUs that a spreadsheet turned into numbers, and yes/no in two languages.
+Operators fill these files by hand, often in a Russian Excel, so files and cells are read
+leniently: CSV in UTF-8 (with or without BOM) or Windows-1251, split by ``;`` or ``,``; headers
+by column name or by the column's label in either language; marketplaces by value, label or a
+common alias; SKUs that a spreadsheet turned into numbers; numbers with a decimal comma; yes/no
+in two languages.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
+import tablib
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils import translation
+from django.utils.functional import Promise
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export import fields as ie_fields
 from import_export import resources, widgets
+from import_export.formats import base_formats
 
 from parser.types import Marketplace
 from watcher.models import Competitor, PriceHistory, Subscription
@@ -48,6 +59,30 @@ def normalize_marketplace(value: object) -> str:
     return found
 
 
+class SpreadsheetCSV(base_formats.CSV):
+    """CSV as a Russian Excel saves it: Windows-1251 or UTF-8 (BOM or not), ``;`` or ``,``."""
+
+    def is_binary(self) -> bool:
+        return True  # we get the bytes and find the encoding ourselves
+
+    def get_read_mode(self) -> str:
+        return "rb"
+
+    def create_dataset(self, in_stream: bytes | str, **kwargs: Any) -> tablib.Dataset:
+        text = decode_csv(in_stream) if isinstance(in_stream, bytes) else in_stream
+        first_line = text.split("\n", 1)[0]
+        delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+        return tablib.Dataset().load(io.StringIO(text), format="csv", delimiter=delimiter)
+
+
+def decode_csv(data: bytes) -> str:
+    """UTF-8 when the bytes are valid UTF-8 (a BOM is dropped), else Windows-1251."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1251")
+
+
 def normalize_sku(value: object) -> str:
     """An SKU cell as text; spreadsheets turn ``123456`` into ``123456.0``."""
     if isinstance(value, float) and value.is_integer():
@@ -69,6 +104,24 @@ class FlexibleBooleanWidget(widgets.BooleanWidget):
         return super().clean(value, row, **kwargs)
 
 
+class LenientIntegerWidget(widgets.IntegerWidget):
+    """Integers as a Russian spreadsheet writes them: ``5``, ``5,0``, ``1 000``."""
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> int | None:
+        if isinstance(value, str):
+            value = value.replace("\xa0", "").replace(" ", "").replace(",", ".")
+            if not value:
+                return None
+            try:
+                number = Decimal(value)
+            except InvalidOperation:
+                raise ValueError(gettext("Enter a whole number.")) from None
+            if number != number.to_integral_value():
+                raise ValueError(gettext("Enter a whole number."))
+            return int(number)
+        return super().clean(value, row, **kwargs)
+
+
 class OurSkuWidget(widgets.ForeignKeyWidget):
     """Our SKU by (marketplace, sku): the row's ``marketplace`` column picks the marketplace."""
 
@@ -81,7 +134,7 @@ class OurSkuWidget(widgets.ForeignKeyWidget):
 
 def _priority_field() -> ie_fields.Field:
     return ie_fields.Field(
-        attribute="priority", column_name="priority", widget=widgets.IntegerWidget(), default=0
+        attribute="priority", column_name="priority", widget=LenientIntegerWidget(), default=0
     )
 
 
@@ -91,8 +144,85 @@ def _active_field() -> ie_fields.Field:
     )
 
 
-class SubscriptionResource(resources.ModelResource):
+class CatalogueResource(resources.ModelResource):
+    """What the catalogue resources share: headers in either language, a fill-in template."""
+
+    # Column name → its label, as the operator's spreadsheet may title the column.
+    labels: ClassVar[dict[str, str | Promise]] = {}
+
+    @classmethod
+    def column_label(cls, column: str) -> str:
+        return capfirst(str(cls.labels.get(column, column)))
+
+    def before_import(self, dataset: tablib.Dataset, **kwargs: Any) -> None:
+        """Headers in either language become the column names (``Артикул`` → ``sku``)."""
+        known: dict[str, str] = {}
+        for column, label in self.labels.items():
+            known[column] = column
+            for language in ("ru", "en"):
+                with translation.override(language):
+                    known[str(label).strip().lower()] = column
+        if dataset.headers:
+            dataset.headers = [
+                known.get(str(header or "").strip().lower(), header) for header in dataset.headers
+            ]
+        super().before_import(dataset, **kwargs)
+
+    @classmethod
+    def example_rows(cls) -> list[dict[str, str]]:
+        """One filled row per marketplace (labels in the current language)."""
+        return []
+
+    @classmethod
+    def template(cls, file_format: str) -> bytes:
+        """A file to fill in: headers in the current language, a sample row per marketplace.
+
+        CSV is written as a Russian Excel opens it (UTF-8 with BOM, ``;``); XLSX also lists the
+        allowed marketplace values on a second sheet.
+        """
+        columns = list(cls.labels)
+        headers = [cls.column_label(c) for c in columns]
+        rows = [[example.get(c, "") for c in columns] for example in cls.example_rows()]
+        if file_format == "csv":
+            out = io.StringIO()
+            writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+            writer.writerow(headers)
+            writer.writerows(rows)
+            return out.getvalue().encode("utf-8-sig")
+        book = tablib.Databook()
+        book.add_sheet(tablib.Dataset(*rows, headers=headers, title=gettext("Data")))
+        values = [[str(label), value] for value, label in Marketplace.choices]
+        allowed = tablib.Dataset(
+            *values, headers=[gettext("Marketplace"), gettext("Also accepted")],
+            title=gettext("Marketplaces"),
+        )  # fmt: skip
+        book.add_sheet(allowed)
+        return book.export("xlsx")
+
+
+EXAMPLE_SKUS = {
+    Marketplace.WILDBERRIES: ("123456789", "223456789"),
+    Marketplace.OZON: ("987654321", "887654321"),
+    Marketplace.YANDEX_MARKET: ("1779045678", "1779045679"),
+}
+
+
+class SubscriptionResource(CatalogueResource):
     """Our SKUs, keyed on (marketplace, sku): re-importing a file updates, never duplicates."""
+
+    labels: ClassVar[dict[str, str | Promise]] = {
+        "brand": _("brand"), "marketplace": _("marketplace"), "sku": _("SKU"),
+        "title": _("title"), "priority": _("priority"), "is_active": _("active"),
+    }  # fmt: skip
+
+    @classmethod
+    def example_rows(cls) -> list[dict[str, str]]:
+        yes = gettext("yes")
+        return [
+            {"brand": "Nordic Home", "marketplace": str(label), "sku": EXAMPLE_SKUS[value][0],
+             "title": gettext("Fleece blanket"), "priority": "0", "is_active": yes}
+            for value, label in Marketplace.choices
+        ]  # fmt: skip
 
     priority = _priority_field()
     is_active = _active_field()
@@ -115,8 +245,24 @@ class SubscriptionResource(resources.ModelResource):
             raise ValidationError({"sku": _("The SKU is required.")})
 
 
-class CompetitorResource(resources.ModelResource):
+class CompetitorResource(CatalogueResource):
     """Competitor SKUs keyed on (marketplace + our SKU, competitor SKU)."""
+
+    labels: ClassVar[dict[str, str | Promise]] = {
+        "marketplace": _("marketplace"), "our_sku": _("our SKU"),
+        "competitor_sku": _("competitor SKU"), "name": _("name"), "priority": _("priority"),
+        "is_active": _("active"),
+    }  # fmt: skip
+
+    @classmethod
+    def example_rows(cls) -> list[dict[str, str]]:
+        yes = gettext("yes")
+        return [
+            {"marketplace": str(label), "our_sku": EXAMPLE_SKUS[value][0],
+             "competitor_sku": EXAMPLE_SKUS[value][1], "name": gettext("Rival shop"),
+             "priority": "0", "is_active": yes}
+            for value, label in Marketplace.choices
+        ]  # fmt: skip
 
     marketplace = ie_fields.Field(
         attribute="subscription__marketplace", column_name="marketplace", readonly=True

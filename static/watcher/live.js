@@ -70,10 +70,63 @@
     tick();
   }
 
+  // Only the commands that make sense now: none without a socket (with the reason), no
+  // "pause" for a paused agent and no "resume" for one that is not.
+  function updateButtons(agent) {
+    const box = document.getElementById("command-buttons");
+    if (!box) return;
+    const hint = document.getElementById("command-hint");
+    const reason = box.dataset.notConnected;
+    box.querySelectorAll("button[data-action]").forEach((button) => {
+      const action = button.dataset.action;
+      button.hidden =
+        (action === "pause" && agent.status === "paused") ||
+        (action === "resume" && agent.status !== "paused");
+      button.disabled = !agent.connected;
+      button.title = agent.connected ? "" : reason;
+    });
+    if (hint) hint.hidden = Boolean(agent.connected);
+  }
+
+  function updateSummary() {
+    const summary = document.getElementById("agents-summary");
+    if (!summary || !table) return;
+    const counts = { online: 0, working: 0, panic: 0, offline: 0 };
+    table.querySelectorAll("tbody tr[data-status]").forEach((row) => {
+      const status = row.dataset.status;
+      if (status === "offline") counts.offline += 1;
+      else {
+        counts.online += 1;
+        if (status === "working") counts.working += 1;
+        if (status === "panic") counts.panic += 1;
+      }
+    });
+    Object.entries(counts).forEach(([key, n]) => {
+      const el = summary.querySelector(`[data-count="${key}"] b`);
+      if (el) el.textContent = String(n);
+    });
+  }
+
+  function setupCopy() {
+    document.querySelectorAll("button[data-copy]").forEach((button) => {
+      button.addEventListener("click", async () => {
+        const text = document.getElementById(button.dataset.copy).textContent.trim();
+        try {
+          await navigator.clipboard.writeText(text);
+        } catch (_err) {
+          window.getSelection().selectAllChildren(document.getElementById(button.dataset.copy));
+          document.execCommand("copy");
+        }
+        button.textContent = button.dataset.done;
+      });
+    });
+  }
+
   function onAgent(agent) {
     if (card) {
       if (card.dataset.agentId !== agent.id) return;
       fill(card, agent);
+      updateButtons(agent);
       flash(card);
       return;
     }
@@ -89,6 +142,7 @@
     }
     fill(row, agent);
     flash(row);
+    updateSummary();
   }
 
   const FINAL_COMMAND_STATUSES = new Set(["acked", "failed"]);
@@ -210,6 +264,11 @@
   const initial = document.getElementById("command-history-data");
   if (initial) JSON.parse(initial.textContent).forEach((cmd) => onCommand(cmd, false));
   setupButtons();
+  setupCopy();
+  updateSummary();
+  if (card) {
+    updateButtons({ status: card.dataset.status, connected: card.dataset.connected === "1" });
+  }
   tick();
   window.setInterval(tick, 1000);
   connect();

@@ -193,7 +193,15 @@ def test_the_add_form_asks_only_for_what_an_operator_knows(admin_client: Client)
 
 def test_it_rotates_keys_and_the_old_key_stops_working(admin_client: Client) -> None:
     agent, old_key = create_agent("rotating")
-    response = run_action(admin_client, "agent", "rotate_api_key", [agent.pk])
+    asked = run_action(admin_client, "agent", "rotate_api_key", [agent.pk])
+    assert "Старый ключ перестаёт работать сразу" in asked.content.decode()
+    assert authenticate_key(old_key) == agent  # nothing rotated before the confirmation
+    confirm = {
+        "action": "rotate_api_key",
+        ACTION_CHECKBOX_NAME: [str(agent.pk)],
+        "rotate_token": asked.context["rotate_token"],
+    }
+    response = admin_client.post(changelist("agent"), confirm)
     assert response.status_code == 200
     new_keys = KEY_RE.findall(response.content.decode())
     assert len(set(new_keys)) == 1
@@ -201,6 +209,10 @@ def test_it_rotates_keys_and_the_old_key_stops_working(admin_client: Client) -> 
     assert authenticate_key(new_keys[0]) == agent
     agent.refresh_from_db()
     assert agent.api_key_rotated_at is not None
+
+    reloaded = admin_client.post(changelist("agent"), confirm, follow=True)  # F5 on the keys page
+    assert not KEY_RE.findall(reloaded.content.decode())
+    assert authenticate_key(new_keys[0]) == agent  # the key just shown still works
 
 
 def test_it_disables_an_agent_and_hands_its_tasks_back(

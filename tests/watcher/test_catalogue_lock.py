@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models import ProtectedError
 from django.db.models.signals import pre_delete
 
 from tests.factories import (
@@ -52,6 +53,12 @@ def test_deleting_a_subscription_deletes_its_competitors_tasks_reports_and_price
     other = TaskFactory()
     PriceHistoryFactory(subscription=other.subscription, task=other)
 
+    # Price history is never deleted with its subscription (issue 18: archive instead) ...
+    with pytest.raises(ProtectedError):
+        sub.delete()
+    assert PriceHistory.objects.filter(subscription=sub).count() == 2
+    # ... so only one without history goes, with its competitors, tasks and reports.
+    PriceHistory.objects.filter(subscription=sub).delete()
     sub.delete()
 
     assert not Competitor.objects.filter(pk=competitor.pk).exists()
@@ -65,6 +72,9 @@ def test_deleting_a_subscription_deletes_its_competitors_tasks_reports_and_price
 def test_deleting_a_competitor_deletes_its_tasks_and_prices_only() -> None:
     sub, competitor, own, _rival = _night_with_history()
 
+    with pytest.raises(ProtectedError):  # its price history is kept (issue 18)
+        competitor.delete()
+    PriceHistory.objects.filter(competitor=competitor).delete()
     competitor.delete()
 
     assert list(Task.objects.all()) == [own]

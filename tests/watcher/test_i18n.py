@@ -7,18 +7,23 @@ gettext tools needed) and check that the committed ``django.mo`` matches it.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import gettext
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.urls import reverse
 from django.utils import translation
 
 from parser.types import Marketplace
@@ -287,3 +292,196 @@ def test_russian_plurals_use_the_right_form() -> None:
         "22 задачи отменены.",
         "25 задач отменено.",
     ]
+
+
+# --- Grammar: every page of our apps, read as a Russian speaker would ---------------------------
+
+# Apps whose admin pages we own; the sweep covers every model they register, so new screens
+# are checked without editing this test.
+OUR_APPS = ("watcher", "parser", "alerts", "office")
+ANIMATE = ("агент", "конкурент", "получател")  # accusative ≠ nominative for these masculine nouns
+VERBS = r"(?:Выберите|Добавить|Изменить|Просмотреть|Удалить|удалить|Добавить ещё один)"
+MONTHS = "Январь|Февраль|Март|Апрель|Май|Июнь|Июль|Август|Сентябрь|Октябрь|Ноябрь|Декабрь"
+# Phrases Django would build around a nominative name; none may appear on our pages.
+WRONG_PHRASES = [
+    # «Подписка "…" был успешно добавлен» (a quote, then a masculine past participle)
+    re.compile(r"[»“\"] был[аои]? (?:успешно )?(?:добавлен|изменен|удален)"),
+    re.compile(r"с таким(?:и)? [А-ЯЁ]"),  # «Агент с таким Название уже существует»
+    re.compile(rf"\b\d{{1,2}} (?:{MONTHS})\b"),  # «2 Декабрь» in date navigation
+    re.compile(r"Удалить выбранные (?:агенты|конкуренты)"),
+    re.compile(r"пропущено \w+и\b"),  # «… пропущено подписки»
+]
+
+
+def ru_plural_form(n: int) -> int:
+    """0 one (1, 21), 1 few (2–4, 22–24), 2 many (5–20, 25…): the catalog's Plural-Forms."""
+    if n % 10 == 1 and n % 100 != 11:
+        return 0
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return 1
+    return 2
+
+
+def page_text(html: str) -> str:
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    # Block elements end a phrase: «Задания парсинга: 1» and the next line do not run together.
+    html = re.sub(
+        r"</?(?:p|li|ul|td|th|tr|div|h\d|option|br|dt|dd|fieldset|input)\b[^>]*>", " ¦ ", html
+    )
+    text = re.sub(r"<[^>]+>", " ", html)
+    return re.sub(r"\s+", " ", unescape(text))
+
+
+def grammar_problems(text: str, names: list[tuple[str, str]]) -> list[str]:
+    """Known wrong patterns in a page's text; ``names`` are (singular, plural) nominatives."""
+    problems = [m.group(0) for rx in WRONG_PHRASES for m in rx.finditer(text)]
+    for singular, plural in names:
+        first = singular.split()[0].lower()
+        if first.endswith(("а", "я")) or first.startswith(ANIMATE):
+            # «Выберите задача», «Добавить подписка», «Изменить конкурент»
+            rx = re.compile(rf"{VERBS} {re.escape(singular)}(?![а-яё])", re.IGNORECASE)
+            problems += [m.group(0) for m in rx.finditer(text)]
+        # «21 задачи», «6 подписки», «5 конкуренты»: a nominative plural after a number is
+        # right only for 2–4 of a noun whose genitive singular looks the same (задачи).
+        for m in re.finditer(rf"\b(\d+) {re.escape(plural)}(?![а-яё])", text, re.IGNORECASE):
+            if ru_plural_form(int(m.group(1))) != 1 or first.startswith(ANIMATE):
+                problems.append(m.group(0))
+    return problems
+
+
+def test_the_grammar_check_catches_what_django_writes_by_itself() -> None:
+    names = [("задача", "задачи"), ("подписка", "подписки"), ("агент", "агенты")]
+    for wrong in (
+        "Выберите задача для изменения",
+        "Добавить подписка",
+        "21 задачи",
+        "6 подписки",
+        "Подписка «x» был успешно добавлен.",
+        "Агент с таким Название уже существует.",
+        "2 Декабрь",
+        "Удалить выбранные агенты",
+        "Изменить агент",
+    ):
+        assert grammar_problems(wrong, names), wrong
+    for right in ("Выберите задачу для изменения", "Добавить подписку", "21 задача", "3 задачи"):
+        assert not grammar_problems(right, names), right
+
+
+def our_admins() -> list[tuple[type, admin.ModelAdmin]]:
+    found = []
+    for label in OUR_APPS:
+        if not apps.is_installed(label):
+            continue
+        for model in apps.get_app_config(label).get_models():
+            if admin.site.is_registered(model):
+                found.append((model, admin.site.get_model_admin(model)))
+    return found
+
+
+def make_rows() -> None:
+    """A night's worth of rows, so lists show counts (21 tasks, 6 subscriptions) and dates."""
+    import tests.factories as factories
+
+    subscriptions = SubscriptionFactory.create_batch(6)
+    CompetitorFactory.create_batch(5, subscription=subscriptions[0])
+    for subscription in subscriptions:
+        TaskFactory(subscription=subscription)
+    for model, _model_admin in our_admins():
+        factory = getattr(factories, f"{model.__name__}Factory", None)
+        if factory is not None and not model.objects.exists():
+            factory()
+
+
+@pytest.mark.django_db
+def test_every_admin_page_of_our_apps_reads_right_in_russian(superuser_client: Client) -> None:
+    make_rows()
+    names = []
+    for model, _model_admin in our_admins():
+        with translation.override("ru"):
+            names.append((str(model._meta.verbose_name), str(model._meta.verbose_name_plural)))
+    problems = []
+    checked = 0
+    for model, model_admin in our_admins():
+        opts = model._meta
+        urls = [reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")]
+        urls.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"))
+        obj = model.objects.first()
+        if obj is not None:
+            for view in ("change", "delete", "history"):
+                urls.append(
+                    reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=[obj.pk])
+                )
+        hierarchy = model_admin.date_hierarchy
+        if hierarchy and obj is not None:
+            day = getattr(obj, hierarchy)
+            urls.append(urls[0] + f"?{hierarchy}__year={day.year}&{hierarchy}__month={day.month}")
+        for url in urls:
+            response = superuser_client.get(url, follow=True)
+            if response.status_code == 403:
+                continue  # a screen without that page (read-only rows)
+            assert response.status_code == 200, url
+            checked += 1
+            problems += [
+                f"{url}: {p}" for p in grammar_problems(page_text(response.content.decode()), names)
+            ]
+    assert checked > 20
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.django_db
+def test_counts_titles_and_messages_agree_with_the_noun(superuser_client: Client) -> None:
+    for i in range(21):
+        TaskFactory(subscription=SubscriptionFactory(sku=str(800000 + i)))
+    html = page_text(superuser_client.get("/admin/watcher/task/").content.decode())
+    assert "Выберите задачу для изменения" in html
+    assert "21 задача" in html
+    html = page_text(superuser_client.get("/admin/watcher/subscription/").content.decode())
+    assert "Добавить подписку" in html
+    assert "21 подписка" in html
+    CompetitorFactory.create_batch(5)
+    html = page_text(superuser_client.get("/admin/watcher/competitor/").content.decode())
+    assert "Удалить выбранных конкурентов" in html
+    assert "5 конкурентов" in html
+
+    response = superuser_client.post(
+        "/admin/watcher/subscription/add/",
+        {
+            "brand": "Nordic",
+            "marketplace": "ozon",
+            "sku": "5550001",
+            "title": "",
+            "priority": "0",
+            "is_active": "on",
+            "competitors-TOTAL_FORMS": "0",
+            "competitors-INITIAL_FORMS": "0",
+        },
+        follow=True,
+    )
+    messages = [page_text(str(m)).replace(" ", "") for m in response.context["messages"]]
+    assert messages == ["Добавлено(подписка):«Nordic·Ozon·5550001»."], messages
+
+    AgentFactory(name="bot-1")
+    response = superuser_client.post("/admin/watcher/agent/add/", {"name": "bot-1"})
+    assert "Агент с таким названием уже существует." in page_text(response.content.decode())
+
+
+@pytest.mark.django_db
+def test_date_navigation_names_days_in_the_genitive(superuser_client: Client) -> None:
+    TaskFactory(scheduled_date=dt.date(2026, 12, 2))
+    html = page_text(
+        superuser_client.get(
+            "/admin/watcher/task/?scheduled_date__year=2026&scheduled_date__month=12"
+        ).content.decode()
+    )
+    assert "2 декабря" in html
+
+
+def test_periodic_task_intervals_read_right_in_russian() -> None:
+    from django_celery_beat.models import IntervalSchedule
+
+    with translation.override("ru"):
+        texts = [
+            str(IntervalSchedule(every=10, period=IntervalSchedule.SECONDS)),
+            str(IntervalSchedule(every=1, period=IntervalSchedule.MINUTES)),
+        ]
+    assert texts == ["секунды: 10", "раз в минуту"]  # not «каждые 10 секунды», «каждые минут»

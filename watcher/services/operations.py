@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, QuerySet
+from django.utils import timezone
 
 from watcher.models import Agent, Competitor, Subscription, TaskReport, TaskStatus
 from watcher.services import agents as agent_service
@@ -89,13 +90,50 @@ def set_competitors_active(competitor_ids: Iterable[int], active: bool) -> int:
     return _set_active(Competitor.objects.all(), competitor_ids, active)
 
 
+# Archiving keeps a row's price history: it stops being watched and leaves the default lists.
+
+
+def _archive(queryset: QuerySet[Any], ids: Iterable[Any]) -> int:
+    rows = queryset.filter(pk__in=list(ids), archived_at__isnull=True)
+    return rows.update(archived_at=timezone.now(), is_active=False)
+
+
+def _unarchive(queryset: QuerySet[Any], ids: Iterable[Any]) -> int:
+    rows = queryset.filter(pk__in=list(ids), archived_at__isnull=False)
+    return rows.update(archived_at=None, is_active=True)
+
+
+def archive_subscriptions(subscription_ids: Iterable[int]) -> int:
+    """Archive subscriptions (inactive, hidden by default, history kept); how many changed."""
+    return _archive(Subscription.objects.all(), subscription_ids)
+
+
+def unarchive_subscriptions(subscription_ids: Iterable[int]) -> int:
+    """Bring archived subscriptions back, active again; how many changed."""
+    return _unarchive(Subscription.objects.all(), subscription_ids)
+
+
+def archive_competitors(competitor_ids: Iterable[int]) -> int:
+    """Archive competitors (inactive, hidden by default, history kept); how many changed."""
+    return _archive(Competitor.objects.all(), competitor_ids)
+
+
+def unarchive_competitors(competitor_ids: Iterable[int]) -> int:
+    """Bring archived competitors back, active again; how many changed."""
+    return _unarchive(Competitor.objects.all(), competitor_ids)
+
+
 __all__: list[str] = [
+    "archive_competitors",
+    "archive_subscriptions",
     "cancel_tasks",
     "reparse_tasks",
     "requeue_tasks",
     "set_agents_enabled",
     "set_competitors_active",
     "set_subscriptions_active",
+    "unarchive_competitors",
+    "unarchive_subscriptions",
 ]
 
 
