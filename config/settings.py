@@ -284,6 +284,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "watcher.api.schema.tag_by_path",
+        "watcher.api.schema.document_errors",
     ],
     "TAGS": [
         {"name": "tasks", "description": "Agents take tasks and report what they saw."},
@@ -306,6 +307,9 @@ SPECTACULAR_SETTINGS = {
         # office
         "OfficeStatusEnum": "office.models.OfficeStatus",
         "OfficeReportEnum": "office.api.serializers.REPORTS",
+        # alerts and prices both have a "kind"
+        "AlertKindEnum": "alerts.models.AlertKind",
+        "PriceKindEnum": "watcher.services.prices.KIND_CHOICES",
     },
 }
 SIMPLE_JWT = {

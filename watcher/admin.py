@@ -660,7 +660,7 @@ class PriceHistoryAdmin(ProductColumns, ReadOnly, GrammarAdmin, PriceExports, Ex
     resource_classes = [PriceHistoryResource]
     list_display = (
         "parsed_at", "marketplace_col", "sku_link", "competitor_col", "current_price",
-        "old_price", "spp_price", "in_stock", "rating", "reviews_count", "seller_name", "agent",
+        "old_price", "spp_price", "in_stock", "rating", "seller_name",
     )  # fmt: skip
     list_filter = (
         DateRangeFilter, "marketplace", "brand", KindFilter, "in_stock", "parser_backend",
@@ -669,7 +669,7 @@ class PriceHistoryAdmin(ProductColumns, ReadOnly, GrammarAdmin, PriceExports, Ex
     search_fields = (
         "sku", "card_title", "brand", "competitor__name", "seller_name", "seller_id",
     )  # fmt: skip
-    list_select_related = ("competitor", "agent")
+    list_select_related = ("competitor",)
     show_full_result_count = False
     list_per_page = 100
 

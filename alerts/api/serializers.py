@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -83,7 +84,19 @@ class AlertSerializer(serializers.ModelSerializer):
 PRICE_KINDS = (AlertKind.DUMPING, AlertKind.PRICE_DROP, AlertKind.PRICE_RISE)
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2})?$", "example": "07:00", "nullable": True}
+)
+class ClockTimeField(serializers.TimeField):
+    """A local wall-clock time ("07:00"): OpenAPI's ``time`` format would demand a UTC offset."""
+
+
 class AlertRuleSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.TimeField: ClockTimeField,
+    }
+
     class Meta:
         model = AlertRule
         fields = (

@@ -37,6 +37,13 @@ def _choice(request: Request, name: str, choices: type[AlertStatus] | type[Alert
     return value
 
 
+def _text(request: Request, name: str) -> str:
+    value = request.query_params.get(name, "")
+    if "\x00" in value:  # PostgreSQL refuses NUL in text
+        raise ValidationError({name: _("Null characters are not allowed.")})
+    return value
+
+
 @extend_schema_view(
     get=extend_schema(
         operation_id="alerts_list",
@@ -63,9 +70,9 @@ class AlertListView(generics.ListAPIView):
             alerts = alerts.filter(status=status)
         if kind := _choice(self.request, "kind", AlertKind):
             alerts = alerts.filter(kind=kind)
-        if marketplace := self.request.query_params.get("marketplace"):
+        if marketplace := _text(self.request, "marketplace"):
             alerts = alerts.filter(marketplace=marketplace)
-        if brand := self.request.query_params.get("brand"):
+        if brand := _text(self.request, "brand"):
             alerts = alerts.filter(brand=brand)
         return alerts
 
