@@ -148,9 +148,16 @@ def test_an_undelivered_report_waits_in_the_outbox_until_accepted_or_refused(
     stub.report_codes = [503, 502]
     agent = runtime(url, marketplace, tmp_path)
     # The server fails twice; the outbox loop retries until it accepts.
-    asyncio.run(run_until(agent, lambda: any(c == 200 for _t, _b, c in stub.reports)))
+    outbox = tmp_path / "outbox"
+    # The server records the report before the agent hears the 200 and empties its outbox.
+    asyncio.run(
+        run_until(
+            agent,
+            lambda: any(c == 200 for _t, _b, c in stub.reports) and not list(outbox.iterdir()),
+        )
+    )
     assert [(t, c) for t, _b, c in stub.reports] == [(kept, 503), (kept, 502), (kept, 200)]
-    assert not list((tmp_path / "outbox").iterdir())
+    assert not list(outbox.iterdir())
 
     # A report left from an earlier run (a crash) goes first; a 409 drops it for good.
     agent = runtime(url, marketplace, tmp_path)

@@ -15,11 +15,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def console() -> Iterator[io.StringIO]:
-    """What the configured console handler writes (JSON lines)."""
+    """What the configured console handler writes, in the production format (JSON lines, as
+    LOG_FORMAT's default; ``make`` sets it to plain for a terminal)."""
+    from django.conf import settings
+    from pythonjsonlogger.json import JsonFormatter
+
     handler = next(h for h in logging.getLogger().handlers if h.__class__ is logging.StreamHandler)
     stream = io.StringIO()
-    previous = handler.setStream(stream)
+    previous, formatter = handler.setStream(stream), handler.formatter
+    handler.setFormatter(JsonFormatter(settings.LOGGING["formatters"]["json"]["fmt"]))
     yield stream
+    handler.setFormatter(formatter)
     handler.setStream(previous)
 
 
