@@ -27,7 +27,8 @@ from alerts.models import (
     Delivery,
     NotificationChannel,
 )
-from watcher.models import product_url
+from watcher.admin_helpers import screenshot_image
+from watcher.models import TaskReport, product_url
 
 
 def _product_links(marketplace: str, sku: str | None) -> SafeString | str:
@@ -68,13 +69,26 @@ class AlertAdmin(admin.ModelAdmin):
         "price_level", "our_price", "their_price", "difference_rub", "difference_pct",
         "our_observation", "their_observation", "suspicious", "details", "opened_at",
         "updated_at", "resolved_at", "acknowledged_by", "acknowledged_at", "muted_until",
-        "in_digest",
+        "in_digest", "their_screenshot",
     )  # fmt: skip
     fields = readonly_fields
     list_per_page = 100
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description=_("screenshot"))
+    def their_screenshot(self, alert: Alert) -> SafeString | str:
+        """A browser agent's evidence of the page that raised the alert, when it sent one."""
+        observation = alert.their_observation
+        report = (
+            TaskReport.objects.filter(task_id=observation.task_id, attempt=observation.attempt)
+            .exclude(screenshot=None)
+            .first()
+            if observation is not None and observation.task_id
+            else None
+        )
+        return screenshot_image(report, 720) if report is not None else "—"
 
     @admin.display(description=_("our SKU"), ordering="subscription__sku")
     def our_sku(self, alert: Alert) -> SafeString | str:

@@ -145,3 +145,18 @@ def test_a_channels_secret_is_never_shown_and_kept_when_left_empty(admin_client:
     assert response.status_code == 302
     channel.refresh_from_db()
     assert channel.secret == "s3cr3t-key" and channel.target.endswith("/x")
+
+
+def test_an_alert_shows_the_browser_agents_screenshot_of_the_page(admin_client: Client) -> None:
+    from tests.factories import AlertFactory, PriceHistoryFactory, TaskReportFactory
+
+    jpeg = b"\xff\xd8\xff\xe0" + b"evidence" * 8
+    observation = PriceHistoryFactory()
+    TaskReportFactory(task=observation.task, attempt=observation.attempt, screenshot=jpeg)
+    alert = AlertFactory(their_observation=observation)
+    bare = AlertFactory()  # no observation, no screenshot: the page still opens
+    page = admin_client.get(reverse("admin:alerts_alert_change", args=[alert.pk]))
+    assert page.status_code == 200
+    assert "data:image/jpeg;base64," in page.content.decode()
+    page = admin_client.get(reverse("admin:alerts_alert_change", args=[bare.pk]))
+    assert page.status_code == 200 and "data:image/" not in page.content.decode()
