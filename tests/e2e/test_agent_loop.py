@@ -247,10 +247,17 @@ def test_two_agents_work_a_night_through_pause_kill_and_a_lost_report(tmp_path: 
 
             # 5. B again; the server becomes unreachable for it while it holds a task: its
             #    report waits in the outbox, survives a kill -9, and is delivered on restart.
+            httpx.post(f"{market}/_control", json={"delay_ms": 2500}, trust_env=False)
             agent_b.start(f"http://127.0.0.1:{relay.port}", "10.0.0.2")
             held = wait_for(
                 lambda: tasks_of(b, status=TaskStatus.IN_PROGRESS), what="B's next task"
             )[0]
+            # Cut only once B has the task in hand (its heartbeat names it): cut earlier, the
+            # answer to its `tasks/next` is lost and B never learns it holds a task.
+            wait_for(
+                lambda: Agent.objects.get(pk=b.pk).current_task_id == held.pk,
+                what="B working on its task",
+            )
             relay.cut()
             wait_for(agent_b.outbox, 15, "B's report in its outbox")
             agent_b.kill9()
