@@ -201,9 +201,11 @@ class AgentConsumer(KeptConsumer):
         )
 
 
-class LiveConsumer(KeptConsumer):
-    """``/ws/live/agents``: agent and command updates for staff browsers (session auth)."""
+class StaffGroupConsumer(KeptConsumer):
+    """A staff browser's socket that listens to one group (session auth); the keeper renews
+    the membership and the shared cleanup leaves it, however the socket ends."""
 
+    group = ""
     joined = False
 
     async def connect(self) -> None:
@@ -212,16 +214,22 @@ class LiveConsumer(KeptConsumer):
             await self.accept()
             await self.close(code=CLOSE_FORBIDDEN, reason="Staff only")
             return
-        await self.channel_layer.group_add(LIVE_AGENTS_GROUP, self.channel_name)
+        await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
         await self.accept()
         self.keep()
 
     def kept_groups(self) -> tuple[str, ...]:
-        return (LIVE_AGENTS_GROUP,) if self.joined else ()
+        return (self.group,) if self.joined else ()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers only listen; anything they send is ignored."""
+
+
+class LiveConsumer(StaffGroupConsumer):
+    """``/ws/live/agents``: agent and command updates for staff browsers."""
+
+    group = LIVE_AGENTS_GROUP
 
     async def live_agent(self, event: AgentEvent) -> None:
         await self.send(
