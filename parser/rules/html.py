@@ -17,6 +17,7 @@ from parser.rules.payloads import (
     pick_ld_product,
 )
 from parser.rules.payloads import parse_ld_product as _ld_fields
+from parser.rules.yandex import parse_apiary, read_patches
 from parser.types import ParseError, ParseErrorCode
 
 _LOOKS_HTML = re.compile(
@@ -28,7 +29,7 @@ _CHALLENGE = (
     'form[action*="captcha"], [class*="CheckboxCaptcha"], [class*="AdvancedCaptcha"], '
     '#checkbox-captcha-form, a[href*="/showcaptcha"]'
 )
-_DROP = "script, style, noscript, template, svg, iframe, head"
+_DROP = "script, style, noscript, noframes, template, svg, iframe, head"
 # Carousel containers of the three sites (and generic sliders); their text is never ours.
 _CAROUSELS = (
     '[data-widget="skuShelfGoods"], [data-widget="webRecommendations"], [data-shelf-title], '
@@ -153,6 +154,9 @@ def _structured(tree: LexborHTMLParser, sku: str) -> Fields:
     if products:
         for key, value in _ld_fields(pick_ld_product(products, sku)).items():
             out.setdefault(key, value)
+    patches = [node.text(deep=True) or "" for node in tree.css("noframes[data-apiary]")]
+    if patches:
+        _merge_apiary(out, parse_apiary(read_patches(patches)))
     _wb_seller(tree, out)
     if "title" not in out:
         meta = tree.css_first('meta[property="og:title"]')
@@ -160,6 +164,17 @@ def _structured(tree: LexborHTMLParser, sku: str) -> Fields:
         if content:
             out["og_title"] = content.strip()
     return out
+
+
+def _merge_apiary(out: Fields, state: Fields) -> None:
+    """Yandex Market's page state next to its ld+json: the ld+json offer price is the Yandex
+    Pay card price when there is one, so the state's price breakdown replaces it."""
+    if state.get("current_price") is not None:
+        for key in ("current_price", "old_price", "spp_price"):
+            out.pop(key, None)
+    for key, value in state.items():
+        if value is not None or key not in out:
+            out.setdefault(key, value)
 
 
 def _wb_seller(tree: LexborHTMLParser, out: Fields) -> None:

@@ -67,6 +67,8 @@ WALLET_LABEL = re.compile(
 NO_CARD_LABEL = re.compile(
     r"(?:цена\s+)?без\s+(?:(?:ozon\s+)?карты(?:\s+(?:ozon|(?:яндекс\s+)?пэй))?|(?:wb\s+)?кошелька|"
     r"(?:яндекс\s+)?пэй)|"
+    # Market's price block (2023-2024): "Пэй 538 ₽ · без: 543 ₽", a bare "без:" label.
+    r"\bбез:|"
     r"обычная\s+цена",
     _I,
 )

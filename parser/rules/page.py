@@ -232,7 +232,8 @@ def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Deci
     for li, tokens in enumerate(lines):
         for k, (kind, value) in enumerate(tokens):
             if kind == "O":
-                pending_old = True
+                # "без: Вместо: 543 ₽": Market's screen-reader label of the no-card price.
+                pending_old = not (k > 0 and tokens[k - 1][0] == "N")
             elif kind == "P":
                 if (li, k) in promo:
                     continue

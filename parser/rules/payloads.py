@@ -170,6 +170,7 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     for seller in (widgets.get("webCurrentSeller"), sticky_seller):
         if isinstance(seller, dict):
             add_seller(out, seller.get("name"), seller.get("id"), seller.get("link"))
+            _ozon_seller_cell(seller, out)
     brand = widgets.get("webBrand", {}).get("name")
     if not brand and doc is not None:
         tracking = _state(doc.get("layoutTrackingInfo"))
@@ -182,6 +183,23 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     if doc is not None:
         _ozon_seo(doc, out)
     return out
+
+
+def _ozon_seller_cell(seller: dict[str, Any], out: Fields) -> None:
+    """The 2025+ seller widget: a cell whose title is the shop's name and whose action links
+    to ozon.ru/seller/<slug>-<id>/."""
+    cell = seller.get("sellerCell")
+    if not isinstance(cell, dict):
+        return
+    title = _dig(cell, "centerBlock", "title", "text")
+    link = _dig(cell, "common", "action", "link")
+    add_seller(out, title, None, link)
+
+
+def _dig(node: Any, *keys: str) -> Any:
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
 
 
 def _ozon_seo(doc: dict[str, Any], out: Fields) -> None:
