@@ -78,8 +78,11 @@ PROMO_LABEL = re.compile(r"(?:цена\s+)?(?:по|с)\s+промокод\w*", _
 PROMO_NOTE = re.compile(r"(?:ещ[её]\s+)?-\s?\d{1,2}\s?%\s+(?:по|с)\s+промокод\w*", _I)
 # A bare "Цена" / "Цена:" before an amount says nothing about which price it is.
 PRICE_LABEL = re.compile(r"цена:?", _I)
-OLD_LABEL = re.compile(r"вместо|старая\s+цена|зач[её]ркнутая\s+цена", _I)
-DISCOUNT = re.compile(r"-\s?\d{1,2}\s?%")
+OLD_LABEL = re.compile(
+    r"вместо|старая\s+цена|зач[её]ркнутая\s+цена|(?:цена\s+)?(?:без|до)\s+скидки", _I
+)
+# "-20%", Market's en dash "–1 %", and the screen-reader "Скидка: 1%" / "Скидка 18%".
+DISCOUNT = re.compile(r"(?:скидка:?\s?)?[-–]?\s?\d{1,2}\s?%|[-–]\s?\d{1,2}\s?%")
 PRICE_LINE_REST = re.compile(r"[\s·•|/,:]*")
 
 # Ratings: "4,8", "Рейтинг 4,4", "4,6 / 5", "Рейтинг 4,6 из 5", "4,8 · 68 оценок", "4.9 (107)".

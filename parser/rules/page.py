@@ -252,6 +252,15 @@ def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Deci
         old = next((v for v in others if v > current), None)
     if old is not None and current is not None and old <= current:
         old = None
+    if wallet is not None and current is not None and wallet >= current:
+        # A card price is a discount: a bare badge after the whole block (wallet, price, old,
+        # then "с WB Кошельком") bound the wrong neighbour. Lowest, next, highest.
+        distinct = sorted(set(others) | {wallet} | ({explicit_old} if explicit_old else set()))
+        if len(distinct) in (2, 3):
+            wallet, current = distinct[0], distinct[1]
+            old = distinct[2] if len(distinct) == 3 else None
+        else:
+            wallet = None
     return current, old, wallet
 
 
