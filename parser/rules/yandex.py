@@ -25,6 +25,7 @@ from parser.rules.payloads import Fields, add_seller
 from parser.rules.text import count_value, money, rating_value
 
 _CARD_COLLECTIONS = ("productCardMeta", "productCardTitle", "skuCardMeta")
+_QUOTE_PAIRS = frozenset((('"', '"'), ("'", "'"), ("«", "»"), ("“", "”"), ("„", "“")))
 _PAY_MARKERS = ("ya-card", "ya_card", "yabank", "ya_bank", "ya_pay", "yapay", "ya-pay")
 
 
@@ -95,10 +96,11 @@ def _card_key(collections: dict[str, dict[str, Any]]) -> str | None:
 
 def _entity(collections: dict[str, dict[str, Any]], name: str, key: str | None) -> dict[str, Any]:
     entities = collections.get(name) or {}
-    if key is not None and isinstance(entities.get(key), dict):
-        return entities[key]
+    if key is not None:
+        found = entities.get(key)
+        return found if isinstance(found, dict) else {}
     if len(entities) == 1:
-        # One entity of the kind on the page: the card's, whatever its key.
+        # No card key on the page, one entity of the kind: the card's.
         only = next(iter(entities.values()))
         return only if isinstance(only, dict) else {}
     return {}
@@ -108,7 +110,10 @@ def _shop_name(value: Any) -> str | None:
     # Shop names are often quoted legal names ("\"HOCO\""); the quotes are not the name.
     if not isinstance(value, str):
         return None
-    return value.strip().strip("\"'«»“”").strip() or None
+    name = value.strip()
+    if len(name) > 2 and (name[0], name[-1]) in _QUOTE_PAIRS:
+        name = name[1:-1].strip()
+    return name or None
 
 
 def _value(node: Any) -> Decimal | None:
