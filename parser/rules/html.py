@@ -17,6 +17,7 @@ from parser.rules.payloads import (
     pick_ld_product,
 )
 from parser.rules.payloads import parse_ld_product as _ld_fields
+from parser.rules.text import money
 from parser.rules.yandex import parse_apiary, read_patches
 from parser.types import ParseError, ParseErrorCode
 
@@ -158,6 +159,7 @@ def _structured(tree: LexborHTMLParser, sku: str) -> Fields:
     if patches:
         _merge_apiary(out, parse_apiary(read_patches(patches)))
     _wb_seller(tree, out)
+    _wb_price_block(tree, out)
     if "title" not in out:
         meta = tree.css_first('meta[property="og:title"]')
         content = meta.attributes.get("content") if meta is not None else None
@@ -177,6 +179,35 @@ def _merge_apiary(out: Fields, state: Fields) -> None:
             out.setdefault(key, value)
 
 
+# Wildberries' price block, by class (hashed suffixes since 2024: priceBlockFinalPrice--AUlzU).
+# The wallet price often carries only an icon, so its class is the one thing that names it.
+_WB_PRICE_CLASSES = (
+    ("spp_price", ("priceBlockWalletPrice--", "price-block__wallet-price")),
+    ("current_price", ("priceBlockFinalPrice--", "price-block__final-price")),
+    ("old_price", ("priceBlockOldPrice--", "price-block__old-price")),
+)
+
+
+def _wb_price_block(tree: LexborHTMLParser, out: Fields) -> None:
+    if "current_price" in out:
+        return
+    found: Fields = {}
+    for key, classes in _WB_PRICE_CLASSES:
+        selector = ", ".join(f'[class*="{name}"]' for name in classes)
+        node = tree.css_first(selector)
+        value = money(node.text(deep=True)) if node is not None else None
+        if value is not None:
+            found[key] = value
+    current = found.get("current_price")
+    if current is None:
+        return
+    out["current_price"] = current
+    if found.get("old_price", 0) > current:
+        out["old_price"] = found["old_price"]
+    if found.get("spp_price") is not None and found["spp_price"] < current:
+        out["spp_price"] = found["spp_price"]
+
+
 def _wb_seller(tree: LexborHTMLParser, out: Fields) -> None:
     """Wildberries' seller block: a link to /seller/<id> around the seller's name."""
     node = tree.css_first(".seller-info__name")
@@ -191,7 +222,8 @@ def _wb_seller(tree: LexborHTMLParser, out: Fields) -> None:
 
 
 def _h1(tree: LexborHTMLParser) -> str | None:
-    node = tree.css_first("h1")
+    # Wildberries' 2025 card heads the product with an h2 of class productTitle--<hash>.
+    node = tree.css_first("h1") or tree.css_first('[class*="productTitle--"]')
     if node is None:
         return None
     text = " ".join((node.text(deep=True) or "").split())

@@ -132,7 +132,10 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     # The sticky header repeats the product's name and seller (some page versions carry no
     # webProductHeading at all).
     sticky = widgets.get("webStickyProducts", {})
-    for title in (heading.get("title"), sticky.get("name")):
+    # A sold-out card has no webPrice: its webOutOfStock names the product, the last price and
+    # the seller.
+    sold_out = widgets.get("webOutOfStock", {})
+    for title in (heading.get("title"), sticky.get("name"), sold_out.get("skuName")):
         if isinstance(title, str) and title.strip():
             out["title"] = title.strip()
             break
@@ -149,6 +152,8 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     if current is None and isinstance(selected, dict):
         current = money(selected.get("price"))
         old = old or money(selected.get("originalPrice"))
+    if current is None:
+        current = money(sold_out.get("price"))
     if card is None:
         account = widgets.get("webOzonAccountPrice", {})
         text = account.get("priceText")
@@ -167,6 +172,7 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
         out["in_stock"] = True
     _ozon_score(widgets, out)
     sticky_seller = sticky.get("seller")
+    add_seller(out, sold_out.get("sellerName"), None, sold_out.get("sellerLink"))
     for seller in (widgets.get("webCurrentSeller"), sticky_seller):
         if isinstance(seller, dict):
             add_seller(out, seller.get("name"), seller.get("id"), seller.get("link"))
