@@ -152,6 +152,27 @@ def test_price_block_wordings(block: str, prices: tuple[int, int, int | None]) -
     assert (card.current_price, card.old_price, card.spp_price) == prices
 
 
+@pytest.mark.parametrize(
+    "rating",
+    [
+        "Оценка 4,8 из 5\n3 817 оценок",
+        "4,8 на основе 3 817 оценок",
+        "★★★★★ 4,8\n3 817 отзывов",
+    ],
+)
+def test_rating_wordings(rating: str) -> None:
+    text = f"Смартфон Apple iPhone 13 128GB\n{rating}\n69 990 ₽\n75 990 ₽\nВ корзину"
+    card = parse_rules(text, "yandex_market", "")
+    assert (card.rating, card.reviews_count) == (Decimal("4.8"), 3817)
+    assert card.title == "Смартфон Apple iPhone 13 128GB"
+
+
+def test_a_reviews_grade_is_not_the_products_rating() -> None:
+    text = "Плед флисовый\nНет отзывов\n1 299 ₽\nВ корзину\nОтзывы\nОльга\nОценка: 5\nМягкий"
+    card = parse_rules(text, "wildberries", "")
+    assert (card.rating, card.reviews_count) == (None, 0)
+
+
 @pytest.mark.parametrize("path", [REAL, SYNTHETIC], ids=lambda p: p.name)
 def test_every_field_of_the_sample_files(path: Path) -> None:
     samples = list(load_samples([path]))
