@@ -35,7 +35,9 @@ _DROP = "script, style, noscript, noframes, template, svg, iframe, head"
 _CAROUSELS = (
     '[data-widget="skuShelfGoods"], [data-widget="webRecommendations"], [data-shelf-title], '
     '[data-auto="similar"], [data-zone-name="ScrollBox"], [data-widget="skuGrid"], '
-    "section.goods-slider, .j-b-recommended-goods-wrapper, .recommendations"
+    "section.goods-slider, .j-b-recommended-goods-wrapper, .recommendations, "
+    # Wildberries' product tiles: a saved product page keeps the main page's tiles above it.
+    "article.product-card, .j-product-item"
 )
 _BLOCK = frozenset(
     (

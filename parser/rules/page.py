@@ -54,6 +54,8 @@ _SELLER_NOISE = re.compile(
     r"\d+ (?:год|лет|года).*|заказов.*|работает с.*|склад.*|все товары продавца)$",
     re.IGNORECASE,
 )
+_BACK = re.compile(r"^к предыдущей странице$", re.IGNORECASE)
+_STICKY_LINES = 12  # lines of the sticky product line above the back button
 _BRAND_SPLIT = re.compile(r"^(.{1,40}?) / (.+)$")
 
 # The product's own stock line sits close to its price block.
@@ -469,8 +471,24 @@ def find_seller(main: list[str]) -> str | None:
     return None
 
 
+def _product_page_start(lines: list[str]) -> int:
+    """Where a saved Wildberries product page begins. The product page opens over the main
+    page, whose tiles (price, "Brand / name", rating) stay above it in the document; the
+    product's own sticky line ("Brand / name", rating, prices) sits right above its back button.
+    """
+    back = next((i for i, line in enumerate(lines) if _BACK.match(line)), None)
+    if back is None or not any(classify(line) for line in lines[back + 1 :]):
+        return 0
+    for i in range(back - 1, max(-1, back - _STICKY_LINES), -1):
+        if _BRAND_SPLIT.match(lines[i]) and (i == 0 or classify(lines[i - 1]) is None):
+            return i
+    return back + 1
+
+
 def parse_text(lines: list[str], marketplace: str) -> TextResult:
     """Read every field the page text carries."""
+    if marketplace == "wildberries":
+        lines = lines[_product_page_start(lines) :]
     main = product_lines(lines)
     clusters = price_clusters(main)
     if not clusters and find_rating(main) is None:

@@ -152,6 +152,43 @@ def test_price_block_wordings(block: str, prices: tuple[int, int, int | None]) -
     assert (card.current_price, card.old_price, card.spp_price) == prices
 
 
+WB_TILES = (
+    "98 ₽ с WB Кошельком\nБез бренда / универсальная ручка для сковороды 1 шт\n4,6 29 оценок\n"
+    "17 декабря\n2 904 ₽ 7 309 ₽ −59% с WB Кошельком\nМИСТРАЛЬ. / Ботинки рабочие зимние\n"
+    "4,7 24 420 оценок\nПослезавтра\n"
+)
+WB_PRODUCT = (
+    "Стельки / Стельки для зимней обуви меховые\n4,9 14 204 оценки Цвет: серый\n"
+    "444 ₽ 454 ₽ 2 777 ₽\nВ корзину\nК предыдущей странице\nГлавная\nОбувь\n"
+    "444 ₽ 454 ₽ 2 777 ₽\nс WB Кошельком\n"
+    "2 ₽\n4,9\n14 204 оценки\nСтельки\nСтельки для зимней обуви меховые\n4,9 14 204 оценки"
+)
+
+
+def test_a_saved_wb_page_starts_at_its_sticky_line_not_at_the_main_pages_tiles() -> None:
+    card = parse_rules(WB_TILES + WB_PRODUCT, "wildberries", "")
+    assert card.title == "Стельки для зимней обуви меховые"
+    assert (card.current_price, card.old_price, card.spp_price) == (454, 2777, 444)
+    assert (card.rating, card.reviews_count) == (Decimal("4.9"), 14204)
+
+
+def test_wb_html_tiles_are_not_the_product_and_the_price_block_names_its_prices() -> None:
+    tile = (
+        '<article class="main-page__product product-card j-product-item"><ins class="price__lower-'
+        'price wallet-price">98 ₽</ins><span>с WB Кошельком</span><h2>Без бренда / ручка</h2>'
+        "<p>4,6 29 оценок</p></article>"
+    )
+    block = (
+        '<h1>Стельки для зимней обуви</h1><p>4,9</p><p>14 204 оценки</p><p class="price-block__'
+        'price-wrap"><span class="price-block__wallet-price red-price">444 ₽</span><ins class='
+        '"price-block__final-price wallet">454 ₽</ins><del class="price-block__old-price">'
+        "<span>2 777 ₽</span></del></p>"
+    )
+    card = parse_rules(_page(tile, block), "wildberries", "")
+    assert (card.current_price, card.old_price, card.spp_price) == (454, 2777, 444)
+    assert (card.rating, card.reviews_count) == (Decimal("4.9"), 14204)
+
+
 @pytest.mark.parametrize(
     "rating",
     [
