@@ -34,7 +34,7 @@ _TOKENS = re.compile(
     ),
     re.IGNORECASE,
 )
-_TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|пэй|без|вместо|цена|промокод|%", re.I)
+_TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|банк|пэй|без|вместо|цена|промокод|%", re.I)
 _DIGIT = re.compile(r"\d")
 _ARTICLE = re.compile(r"^(?:артикул|арт\.|код товара)", re.IGNORECASE)
 _BUY = re.compile(r"^(?:добавить в корзину|в корзину|купить(?: сейчас| в 1 клик)?)$", re.I)
