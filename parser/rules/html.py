@@ -17,7 +17,7 @@ from parser.rules.payloads import (
     pick_ld_product,
 )
 from parser.rules.payloads import parse_ld_product as _ld_fields
-from parser.rules.text import money
+from parser.rules.text import count_value, money, rating_value
 from parser.rules.yandex import parse_apiary, read_patches
 from parser.types import ParseError, ParseErrorCode
 
@@ -134,6 +134,8 @@ def parse_html(raw: str, sku: str) -> HtmlPage:
         node.decompose()
     for node in tree.css(_CAROUSELS):
         node.decompose()
+    if "current_price" not in structured:
+        _microdata(tree, structured)
     root = tree.body or tree.root
     rendered = _render(root) if root is not None else _Rendered()
     return HtmlPage("".join(rendered.parts), structured, title, rendered.attributes, challenge)
@@ -208,6 +210,40 @@ def _wb_price_block(tree: LexborHTMLParser, out: Fields) -> None:
         out["old_price"] = found["old_price"]
     if found.get("spp_price") is not None and found["spp_price"] < current:
         out["spp_price"] = found["spp_price"]
+
+
+def _microdata(tree: LexborHTMLParser, out: Fields) -> None:
+    """schema.org microdata of the first Product scope left once carousels are gone (older
+    Market and Wildberries pages): its offer's price and availability, its aggregate rating."""
+    scope = tree.css_first('[itemtype*="schema.org/Product"]')
+    if scope is None:
+        return
+    price = _itemprop(scope, '[itemprop="offers"] [itemprop="price"], [itemprop="price"]')
+    current = money(price)
+    if current is None:
+        return
+    out["current_price"] = current
+    availability = (_itemprop(scope, '[itemprop="availability"]') or "").lower()
+    if "outofstock" in availability or "soldout" in availability:
+        out["in_stock"] = False
+    elif "instock" in availability:
+        out["in_stock"] = True
+    rating = rating_value(_itemprop(scope, '[itemprop="ratingValue"]'))
+    count = count_value(_itemprop(scope, '[itemprop="reviewCount"], [itemprop="ratingCount"]'))
+    if rating is not None and count is not None:
+        out["rating"], out["reviews_count"] = rating, count
+    name = _itemprop(scope, '[itemprop="name"]')
+    if name and "title" not in out:
+        out["title"] = " ".join(name.split())
+
+
+def _itemprop(scope: LexborNode, selector: str) -> str | None:
+    node = scope.css_first(selector)
+    if node is None:
+        return None
+    attrs = node.attributes
+    value = attrs.get("content") or attrs.get("href") or node.text(deep=True)
+    return value.strip() if value else None
 
 
 def _wb_seller(tree: LexborHTMLParser, out: Fields) -> None:

@@ -237,3 +237,20 @@ def test_the_real_captures_cover_every_marketplace_and_name_their_source() -> No
     assert {s["marketplace"] for s in samples} == {"wildberries", "ozon", "yandex_market"}
     for sample in samples:
         assert " @ " in sample["source"], sample["id"]  # repo path @ commit
+
+
+def test_microdata_of_the_product_scope() -> None:
+    shelf = (
+        '<div class="recommendations"><div itemscope itemtype="http://schema.org/Product">'
+        '<meta itemprop="price" content="2990"></div></div>'
+    )
+    product = (
+        '<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">Фен Dyson HD07'
+        '</h1><div itemprop="aggregateRating"><meta itemprop="ratingValue" content="4,9">'
+        '<meta itemprop="reviewCount" content="310"></div><div itemprop="offers">'
+        '<meta itemprop="price" content="45990"><link itemprop="availability" '
+        'href="https://schema.org/OutOfStock"></div></div>'
+    )
+    card = parse_rules(_page(shelf, product), "yandex_market", "")
+    assert (card.title, card.current_price, card.in_stock) == ("Фен Dyson HD07", 45990, False)
+    assert (card.rating, card.reviews_count) == (Decimal("4.9"), 310)
