@@ -101,6 +101,11 @@ def _merge(
         if result.spp_price is not None and result.spp_price >= price:
             fields.pop("spp_price", None)
         fields["current_price"] = price
+    if price is not None:
+        # A payload or price block that names its crossed-out and card prices is their source.
+        for key in ("old_price", "spp_price"):
+            if structured.get(key) is not None:
+                fields[key] = structured[key]
     for key in ("old_price", "spp_price", "stock_quantity", "sales_count", "brand"):
         if key not in fields and structured.get(key) is not None:
             fields[key] = structured[key]

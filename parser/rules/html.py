@@ -17,6 +17,8 @@ from parser.rules.payloads import (
     pick_ld_product,
 )
 from parser.rules.payloads import parse_ld_product as _ld_fields
+from parser.rules.text import count_value, money, rating_value
+from parser.rules.yandex import parse_apiary, read_patches
 from parser.types import ParseError, ParseErrorCode
 
 _LOOKS_HTML = re.compile(
@@ -28,12 +30,14 @@ _CHALLENGE = (
     'form[action*="captcha"], [class*="CheckboxCaptcha"], [class*="AdvancedCaptcha"], '
     '#checkbox-captcha-form, a[href*="/showcaptcha"]'
 )
-_DROP = "script, style, noscript, template, svg, iframe, head"
+_DROP = "script, style, noscript, noframes, template, svg, iframe, head"
 # Carousel containers of the three sites (and generic sliders); their text is never ours.
 _CAROUSELS = (
     '[data-widget="skuShelfGoods"], [data-widget="webRecommendations"], [data-shelf-title], '
     '[data-auto="similar"], [data-zone-name="ScrollBox"], [data-widget="skuGrid"], '
-    "section.goods-slider, .j-b-recommended-goods-wrapper, .recommendations"
+    "section.goods-slider, .j-b-recommended-goods-wrapper, .recommendations, "
+    # Wildberries' product tiles: a saved product page keeps the main page's tiles above it.
+    "article.product-card, .j-product-item"
 )
 _BLOCK = frozenset(
     (
@@ -130,6 +134,8 @@ def parse_html(raw: str, sku: str) -> HtmlPage:
         node.decompose()
     for node in tree.css(_CAROUSELS):
         node.decompose()
+    if "current_price" not in structured:
+        _microdata(tree, structured)
     root = tree.body or tree.root
     rendered = _render(root) if root is not None else _Rendered()
     return HtmlPage("".join(rendered.parts), structured, title, rendered.attributes, challenge)
@@ -153,13 +159,91 @@ def _structured(tree: LexborHTMLParser, sku: str) -> Fields:
     if products:
         for key, value in _ld_fields(pick_ld_product(products, sku)).items():
             out.setdefault(key, value)
+    patches = [node.text(deep=True) or "" for node in tree.css("noframes[data-apiary]")]
+    if patches:
+        _merge_apiary(out, parse_apiary(read_patches(patches)))
     _wb_seller(tree, out)
+    _wb_price_block(tree, out)
     if "title" not in out:
         meta = tree.css_first('meta[property="og:title"]')
         content = meta.attributes.get("content") if meta is not None else None
         if content:
             out["og_title"] = content.strip()
     return out
+
+
+def _merge_apiary(out: Fields, state: Fields) -> None:
+    """Yandex Market's page state next to its ld+json: the ld+json offer price is the Yandex
+    Pay card price when there is one, so the state's price breakdown replaces it."""
+    if state.get("current_price") is not None:
+        for key in ("current_price", "old_price", "spp_price"):
+            out.pop(key, None)
+    for key, value in state.items():
+        if value is not None or key not in out:
+            out.setdefault(key, value)
+
+
+# Wildberries' price block, by class (hashed suffixes since 2024: priceBlockFinalPrice--AUlzU).
+# The wallet price often carries only an icon, so its class is the one thing that names it.
+_WB_PRICE_CLASSES = (
+    ("spp_price", ("priceBlockWalletPrice--", "price-block__wallet-price")),
+    ("current_price", ("priceBlockFinalPrice--", "price-block__final-price")),
+    ("old_price", ("priceBlockOldPrice--", "price-block__old-price")),
+)
+
+
+def _wb_price_block(tree: LexborHTMLParser, out: Fields) -> None:
+    if "current_price" in out:
+        return
+    found: Fields = {}
+    for key, classes in _WB_PRICE_CLASSES:
+        selector = ", ".join(f'[class*="{name}"]' for name in classes)
+        node = tree.css_first(selector)
+        value = money(node.text(deep=True)) if node is not None else None
+        if value is not None:
+            found[key] = value
+    current = found.get("current_price")
+    if current is None:
+        return
+    out["current_price"] = current
+    if found.get("old_price", 0) > current:
+        out["old_price"] = found["old_price"]
+    if found.get("spp_price") is not None and found["spp_price"] < current:
+        out["spp_price"] = found["spp_price"]
+
+
+def _microdata(tree: LexborHTMLParser, out: Fields) -> None:
+    """schema.org microdata of the first Product scope left once carousels are gone (older
+    Market and Wildberries pages): its offer's price and availability, its aggregate rating."""
+    scope = tree.css_first('[itemtype*="schema.org/Product"]')
+    if scope is None:
+        return
+    price = _itemprop(scope, '[itemprop="offers"] [itemprop="price"], [itemprop="price"]')
+    current = money(price)
+    if current is None:
+        return
+    out["current_price"] = current
+    availability = (_itemprop(scope, '[itemprop="availability"]') or "").lower()
+    if "outofstock" in availability or "soldout" in availability:
+        out["in_stock"] = False
+    elif "instock" in availability:
+        out["in_stock"] = True
+    rating = rating_value(_itemprop(scope, '[itemprop="ratingValue"]'))
+    count = count_value(_itemprop(scope, '[itemprop="reviewCount"], [itemprop="ratingCount"]'))
+    if rating is not None and count is not None:
+        out["rating"], out["reviews_count"] = rating, count
+    name = _itemprop(scope, '[itemprop="name"]')
+    if name and "title" not in out:
+        out["title"] = " ".join(name.split())
+
+
+def _itemprop(scope: LexborNode, selector: str) -> str | None:
+    node = scope.css_first(selector)
+    if node is None:
+        return None
+    attrs = node.attributes
+    value = attrs.get("content") or attrs.get("href") or node.text(deep=True)
+    return value.strip() if value else None
 
 
 def _wb_seller(tree: LexborHTMLParser, out: Fields) -> None:
@@ -176,7 +260,8 @@ def _wb_seller(tree: LexborHTMLParser, out: Fields) -> None:
 
 
 def _h1(tree: LexborHTMLParser) -> str | None:
-    node = tree.css_first("h1")
+    # Wildberries' 2025 card heads the product with an h2 of class productTitle--<hash>.
+    node = tree.css_first("h1") or tree.css_first('[class*="productTitle--"]')
     if node is None:
         return None
     text = " ".join((node.text(deep=True) or "").split())

@@ -34,7 +34,7 @@ _TOKENS = re.compile(
     ),
     re.IGNORECASE,
 )
-_TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|пэй|без|вместо|цена|промокод|%", re.I)
+_TOKEN_HINT = re.compile(r"₽|руб|р\.|rub|кошел|карт|банк|пэй|без|вместо|цена|промокод|%", re.I)
 _DIGIT = re.compile(r"\d")
 _ARTICLE = re.compile(r"^(?:артикул|арт\.|код товара)", re.IGNORECASE)
 _BUY = re.compile(r"^(?:добавить в корзину|в корзину|купить(?: сейчас| в 1 клик)?)$", re.I)
@@ -54,6 +54,8 @@ _SELLER_NOISE = re.compile(
     r"\d+ (?:год|лет|года).*|заказов.*|работает с.*|склад.*|все товары продавца)$",
     re.IGNORECASE,
 )
+_BACK = re.compile(r"^к предыдущей странице$", re.IGNORECASE)
+_STICKY_LINES = 12  # lines of the sticky product line above the back button
 _BRAND_SPLIT = re.compile(r"^(.{1,40}?) / (.+)$")
 
 # The product's own stock line sits close to its price block.
@@ -232,7 +234,8 @@ def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Deci
     for li, tokens in enumerate(lines):
         for k, (kind, value) in enumerate(tokens):
             if kind == "O":
-                pending_old = True
+                # "без: Вместо: 543 ₽": Market's screen-reader label of the no-card price.
+                pending_old = not (k > 0 and tokens[k - 1][0] == "N")
             elif kind == "P":
                 if (li, k) in promo:
                     continue
@@ -251,6 +254,15 @@ def read_cluster(cluster: Cluster) -> tuple[Decimal | None, Decimal | None, Deci
         old = next((v for v in others if v > current), None)
     if old is not None and current is not None and old <= current:
         old = None
+    if wallet is not None and current is not None and wallet >= current:
+        # A card price is a discount: a bare badge after the whole block (wallet, price, old,
+        # then "с WB Кошельком") bound the wrong neighbour. Lowest, next, highest.
+        distinct = sorted(set(others) | {wallet} | ({explicit_old} if explicit_old else set()))
+        if len(distinct) in (2, 3):
+            wallet, current = distinct[0], distinct[1]
+            old = distinct[2] if len(distinct) == 3 else None
+        else:
+            wallet = None
     return current, old, wallet
 
 
@@ -459,8 +471,24 @@ def find_seller(main: list[str]) -> str | None:
     return None
 
 
+def _product_page_start(lines: list[str]) -> int:
+    """Where a saved Wildberries product page begins. The product page opens over the main
+    page, whose tiles (price, "Brand / name", rating) stay above it in the document; the
+    product's own sticky line ("Brand / name", rating, prices) sits right above its back button.
+    """
+    back = next((i for i, line in enumerate(lines) if _BACK.match(line)), None)
+    if back is None or not any(classify(line) for line in lines[back + 1 :]):
+        return 0
+    for i in range(back - 1, max(-1, back - _STICKY_LINES), -1):
+        if _BRAND_SPLIT.match(lines[i]) and (i == 0 or classify(lines[i - 1]) is None):
+            return i
+    return back + 1
+
+
 def parse_text(lines: list[str], marketplace: str) -> TextResult:
     """Read every field the page text carries."""
+    if marketplace == "wildberries":
+        lines = lines[_product_page_start(lines) :]
     main = product_lines(lines)
     clusters = price_clusters(main)
     if not clusters and find_rating(main) is None:

@@ -132,7 +132,10 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     # The sticky header repeats the product's name and seller (some page versions carry no
     # webProductHeading at all).
     sticky = widgets.get("webStickyProducts", {})
-    for title in (heading.get("title"), sticky.get("name")):
+    # A sold-out card has no webPrice: its webOutOfStock names the product, the last price and
+    # the seller.
+    sold_out = widgets.get("webOutOfStock", {})
+    for title in (heading.get("title"), sticky.get("name"), sold_out.get("skuName")):
         if isinstance(title, str) and title.strip():
             out["title"] = title.strip()
             break
@@ -149,6 +152,8 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     if current is None and isinstance(selected, dict):
         current = money(selected.get("price"))
         old = old or money(selected.get("originalPrice"))
+    if current is None:
+        current = money(sold_out.get("price"))
     if card is None:
         account = widgets.get("webOzonAccountPrice", {})
         text = account.get("priceText")
@@ -167,9 +172,11 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
         out["in_stock"] = True
     _ozon_score(widgets, out)
     sticky_seller = sticky.get("seller")
+    add_seller(out, sold_out.get("sellerName"), None, sold_out.get("sellerLink"))
     for seller in (widgets.get("webCurrentSeller"), sticky_seller):
         if isinstance(seller, dict):
             add_seller(out, seller.get("name"), seller.get("id"), seller.get("link"))
+            _ozon_seller_cell(seller, out)
     brand = widgets.get("webBrand", {}).get("name")
     if not brand and doc is not None:
         tracking = _state(doc.get("layoutTrackingInfo"))
@@ -182,6 +189,23 @@ def parse_ozon_states(states: dict[str, Any], doc: dict[str, Any] | None = None)
     if doc is not None:
         _ozon_seo(doc, out)
     return out
+
+
+def _ozon_seller_cell(seller: dict[str, Any], out: Fields) -> None:
+    """The 2025+ seller widget: a cell whose title is the shop's name and whose action links
+    to ozon.ru/seller/<slug>-<id>/."""
+    cell = seller.get("sellerCell")
+    if not isinstance(cell, dict):
+        return
+    title = _dig(cell, "centerBlock", "title", "text")
+    link = _dig(cell, "common", "action", "link")
+    add_seller(out, title, None, link)
+
+
+def _dig(node: Any, *keys: str) -> Any:
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
 
 
 def _ozon_seo(doc: dict[str, Any], out: Fields) -> None:
