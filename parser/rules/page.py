@@ -17,6 +17,10 @@ from parser.rules import markers as M
 from parser.rules.text import PRICE_RE, rating_value, scaled, to_decimal, to_int
 
 _WORD = re.compile(r"\w+")
+# A title names something: a line without a letter is an option chip ('27"', '1.6"', "XL").
+_LETTER = re.compile(r"[^\W\d_]")
+# The gallery's slide counter ("1/5"), not a rating "of 5".
+_SLIDE_COUNTER = re.compile(r"^\d{1,2}/\d{1,2}$")
 # Cheap pre-filter: every token of a price line contains one of these.
 _TOKENS = re.compile(
     "|".join(
@@ -55,6 +59,7 @@ _SELLER_NOISE = re.compile(
     re.IGNORECASE,
 )
 _BACK = re.compile(r"^к предыдущей странице$", re.IGNORECASE)
+_HEADER_AFTER_REVIEWS = 8  # lines from WB's mobile reviews block to the header's rating line
 _STICKY_LINES = 12  # lines of the sticky product line above the back button
 _BRAND_SPLIT = re.compile(r"^(.{1,40}?) / (.+)$")
 
@@ -316,6 +321,8 @@ def find_rating(main: list[str]) -> tuple[int, Decimal | None, int | None] | Non
             continue
         if M.NO_REVIEWS.match(line):
             return i, None, 0
+        if _SLIDE_COUNTER.match(line):
+            continue
         m = M.RATING_LINE.match(line)
         if not m or M.NOT_PRODUCT_RATING.search(line):
             continue
@@ -365,7 +372,8 @@ def _title_before(main: list[str], index: int) -> str | None:
             or M.RATING_LINE.match(line)
             or M.SALES.match(line)
             or M.REVIEWS_COUNT.match(line)
-            or not _WORD.search(line)
+            or M.OUT_OF_STOCK.match(line)
+            or not _LETTER.search(line)
         ):
             continue
         if M.CAROUSEL_HEADING.match(line) or M.SECTION_HEADING.match(line):
@@ -381,6 +389,15 @@ def find_title(main: list[str], anchor: int | None) -> str | None:
         title = _title_before(main, anchor)
         if title:
             return title
+        # WB's mobile layout puts a reviews block ("4,8" / "1 299 оценок" / "спросить") above
+        # the header, which repeats the rating under brand and name.
+        for k in range(anchor + 1, min(len(main), anchor + _HEADER_AFTER_REVIEWS)):
+            m = None if M.REVIEWS_COUNT.match(main[k]) else M.RATING_LINE.match(main[k])
+            if m and m.group(4) and M.REVIEWS_TAIL.match(m.group(4)):
+                title = _title_before(main, k)
+                if title:
+                    return title
+                break
     for i, line in enumerate(main):
         if _ARTICLE.match(line):
             return _title_before(main, i)
