@@ -327,7 +327,10 @@ def find_rating(main: list[str]) -> tuple[int, Decimal | None, int | None] | Non
         if not m or M.NOT_PRODUCT_RATING.search(line):
             continue
         prefix, value, of_five, tail = m.groups()
-        if not (prefix or of_five or "," in value or "." in value):
+        # A bare whole number is a rating only next to a count of ratings: WB prints 5.0 as "5"
+        # ("5" / "14 оценок", "5 14 оценок"); a count line "1 299 оценок" is no rating.
+        whole = not (prefix or of_five or "," in value or "." in value)
+        if whole and (value == "0" or M.REVIEWS_COUNT.match(line)):
             continue
         rating = rating_value(value)
         if rating is None:
@@ -335,7 +338,7 @@ def find_rating(main: list[str]) -> tuple[int, Decimal | None, int | None] | Non
         reviews: int | None = None
         if tail:
             rc = M.REVIEWS_TAIL.match(tail)
-            if rc is None:
+            if rc is None or (whole and not rc.group(1)):
                 continue
             reviews = _review_count(rc)
         else:
@@ -343,9 +346,9 @@ def find_rating(main: list[str]) -> tuple[int, Decimal | None, int | None] | Non
             rc = M.REVIEWS_COUNT.match(nxt)
             if M.NOT_PRODUCT_RATING.search(nxt):
                 continue
-            if rc:
+            if rc and (rc.group(1) or not whole):
                 reviews = _review_count(rc)
-            elif M.NO_REVIEWS.match(nxt):
+            elif M.NO_REVIEWS.match(nxt) and not whole:
                 reviews = 0
             elif not (prefix or of_five):
                 continue
@@ -384,20 +387,27 @@ def _title_before(main: list[str], index: int) -> str | None:
     return fallback
 
 
-def find_title(main: list[str], anchor: int | None) -> str | None:
+def _header_rating(main: list[str], anchor: tuple[int, Decimal | None, int | None]) -> int | None:
+    """WB's mobile layout puts a reviews block ("4,8" / "1 299 оценок" / "спросить") above the
+    header, which repeats the rating and its count under brand and name: the repeat's index."""
+    index, rating, reviews = anchor
+    for k in range(index + 1, min(len(main), index + _HEADER_AFTER_REVIEWS)):
+        if M.REVIEWS_COUNT.match(main[k]):
+            continue
+        m = M.RATING_LINE.match(main[k])
+        tail = M.REVIEWS_TAIL.match(m.group(4)) if m and m.group(4) else None
+        if tail is not None:
+            same = rating_value(m.group(2)) == rating and _review_count(tail) == reviews
+            return k if same else None
+    return None
+
+
+def find_title(main: list[str], anchor: tuple[int, Decimal | None, int | None] | None) -> str | None:
     if anchor is not None:
-        title = _title_before(main, anchor)
-        if title:
-            return title
-        # WB's mobile layout puts a reviews block ("4,8" / "1 299 оценок" / "спросить") above
-        # the header, which repeats the rating under brand and name.
-        for k in range(anchor + 1, min(len(main), anchor + _HEADER_AFTER_REVIEWS)):
-            m = None if M.REVIEWS_COUNT.match(main[k]) else M.RATING_LINE.match(main[k])
-            if m and m.group(4) and M.REVIEWS_TAIL.match(m.group(4)):
-                title = _title_before(main, k)
-                if title:
-                    return title
-                break
+        for k in (_header_rating(main, anchor), anchor[0]):
+            title = _title_before(main, k) if k is not None else None
+            if title:
+                return title
     for i, line in enumerate(main):
         if _ARTICLE.match(line):
             return _title_before(main, i)
@@ -536,7 +546,7 @@ def parse_text(lines: list[str], marketplace: str) -> TextResult:
         _, result.rating, result.reviews_count = anchor
     starts = [i for i in (anchor[0] if anchor else None, cluster.start if cluster else None) if i]
     result.first_block = min(starts, default=0)
-    title = find_title(main, anchor[0] if anchor else None)
+    title = find_title(main, anchor)
     if title and marketplace == "wildberries":
         split = _BRAND_SPLIT.match(title)
         if split and len(split.group(1).split()) <= 4:

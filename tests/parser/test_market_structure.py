@@ -196,3 +196,24 @@ def test_a_sold_out_notice_or_an_option_chip_is_not_the_title() -> None:
     card = parse_rules(text, "wildberries", "1")
     assert card.title == "Фитнес-браслет Mi Band 7"
     assert card.in_stock is False
+
+
+def test_wb_whole_rating_next_to_its_count_wins_over_the_sellers_rating() -> None:
+    # WB prints a 5.0 rating as "5"; the seller block below carries its own "4,9 / 618 оценок".
+    text = (
+        "Смартфоны\nXiaomi\n59 605 ₽ 65 500 ₽\nчерный • 512 ГБ\n5\n14 оценок\n41\nвопрос\n"
+        "Xiaomi\nСмартфон 13T Pro 12/512Gb, Черный\n5 14 оценок\nДобавить в корзину\n"
+        "iStoria\n4,9\n618 оценок\n"
+    )
+    card = parse_rules(text, "wildberries", "1")
+    assert (card.rating, card.reviews_count) == (Decimal("5"), 14)
+    assert card.title == "Смартфон 13T Pro 12/512Gb, Черный"
+    assert (card.current_price, card.old_price, card.spp_price) == (59605, 65500, None)
+
+
+@pytest.mark.parametrize("line", ["1 299 оценок", "3", "2 (41)"])
+def test_a_bare_whole_number_or_a_count_line_is_no_rating(line: str) -> None:
+    # Only a whole number followed by a count of ratings is one; a count line is not.
+    text = f"Xiaomi / Игровой монитор Redmi X27G\n{line}\n12 008 ₽\nВ корзину\n"
+    card = parse_rules(text, "wildberries", "1")
+    assert card.rating is None
