@@ -402,7 +402,9 @@ def _header_rating(main: list[str], anchor: tuple[int, Decimal | None, int | Non
     return None
 
 
-def find_title(main: list[str], anchor: tuple[int, Decimal | None, int | None] | None) -> str | None:
+def find_title(
+    main: list[str], anchor: tuple[int, Decimal | None, int | None] | None
+) -> str | None:
     if anchor is not None:
         for k in (_header_rating(main, anchor), anchor[0]):
             title = _title_before(main, k) if k is not None else None

@@ -184,7 +184,8 @@ def test_wb_title_sits_under_the_mobile_reviews_block() -> None:
 
 
 def test_the_gallery_slide_counter_is_not_a_rating() -> None:
-    text = "Похожие\n1/5\nНет в наличии\n4,6\n1 024 оценки\nспросить\nXiaomi\nФитнес-браслет Mi Band 7\n"
+    text = "Похожие\n1/5\nНет в наличии\n4,6\n1 024 оценки\nспросить\n"
+    text += "Xiaomi\nФитнес-браслет Mi Band 7\n"
     card = parse_rules(text, "wildberries", "1")
     assert (card.rating, card.reviews_count) == (Decimal("4.6"), 1024)
     assert card.in_stock is False and card.current_price is None
