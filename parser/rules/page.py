@@ -17,6 +17,10 @@ from parser.rules import markers as M
 from parser.rules.text import PRICE_RE, rating_value, scaled, to_decimal, to_int
 
 _WORD = re.compile(r"\w+")
+# A title names something: a line without a letter is an option chip ('27"', '1.6"', "XL").
+_LETTER = re.compile(r"[^\W\d_]")
+# The gallery's slide counter ("1/5"), not a rating "of 5".
+_SLIDE_COUNTER = re.compile(r"^\d{1,2}/\d{1,2}$")
 # Cheap pre-filter: every token of a price line contains one of these.
 _TOKENS = re.compile(
     "|".join(
@@ -55,6 +59,7 @@ _SELLER_NOISE = re.compile(
     re.IGNORECASE,
 )
 _BACK = re.compile(r"^к предыдущей странице$", re.IGNORECASE)
+_HEADER_AFTER_REVIEWS = 8  # lines from WB's mobile reviews block to the header's rating line
 _STICKY_LINES = 12  # lines of the sticky product line above the back button
 _BRAND_SPLIT = re.compile(r"^(.{1,40}?) / (.+)$")
 
@@ -316,11 +321,16 @@ def find_rating(main: list[str]) -> tuple[int, Decimal | None, int | None] | Non
             continue
         if M.NO_REVIEWS.match(line):
             return i, None, 0
+        if _SLIDE_COUNTER.match(line):
+            continue
         m = M.RATING_LINE.match(line)
         if not m or M.NOT_PRODUCT_RATING.search(line):
             continue
         prefix, value, of_five, tail = m.groups()
-        if not (prefix or of_five or "," in value or "." in value):
+        # A bare whole number is a rating only next to a count of ratings: WB prints 5.0 as "5"
+        # ("5" / "14 оценок", "5 14 оценок"); a count line "1 299 оценок" is no rating.
+        whole = not (prefix or of_five or "," in value or "." in value)
+        if whole and (value == "0" or M.REVIEWS_COUNT.match(line)):
             continue
         rating = rating_value(value)
         if rating is None:
@@ -328,7 +338,7 @@ def find_rating(main: list[str]) -> tuple[int, Decimal | None, int | None] | Non
         reviews: int | None = None
         if tail:
             rc = M.REVIEWS_TAIL.match(tail)
-            if rc is None:
+            if rc is None or (whole and not rc.group(1)):
                 continue
             reviews = _review_count(rc)
         else:
@@ -336,9 +346,9 @@ def find_rating(main: list[str]) -> tuple[int, Decimal | None, int | None] | Non
             rc = M.REVIEWS_COUNT.match(nxt)
             if M.NOT_PRODUCT_RATING.search(nxt):
                 continue
-            if rc:
+            if rc and (rc.group(1) or not whole):
                 reviews = _review_count(rc)
-            elif M.NO_REVIEWS.match(nxt):
+            elif M.NO_REVIEWS.match(nxt) and not whole:
                 reviews = 0
             elif not (prefix or of_five):
                 continue
@@ -365,7 +375,8 @@ def _title_before(main: list[str], index: int) -> str | None:
             or M.RATING_LINE.match(line)
             or M.SALES.match(line)
             or M.REVIEWS_COUNT.match(line)
-            or not _WORD.search(line)
+            or M.OUT_OF_STOCK.match(line)
+            or not _LETTER.search(line)
         ):
             continue
         if M.CAROUSEL_HEADING.match(line) or M.SECTION_HEADING.match(line):
@@ -376,11 +387,29 @@ def _title_before(main: list[str], index: int) -> str | None:
     return fallback
 
 
-def find_title(main: list[str], anchor: int | None) -> str | None:
+def _header_rating(main: list[str], anchor: tuple[int, Decimal | None, int | None]) -> int | None:
+    """WB's mobile layout puts a reviews block ("4,8" / "1 299 оценок" / "спросить") above the
+    header, which repeats the rating and its count under brand and name: the repeat's index."""
+    index, rating, reviews = anchor
+    for k in range(index + 1, min(len(main), index + _HEADER_AFTER_REVIEWS)):
+        if M.REVIEWS_COUNT.match(main[k]):
+            continue
+        m = M.RATING_LINE.match(main[k])
+        tail = M.REVIEWS_TAIL.match(m.group(4)) if m and m.group(4) else None
+        if tail is not None:
+            same = rating_value(m.group(2)) == rating and _review_count(tail) == reviews
+            return k if same else None
+    return None
+
+
+def find_title(
+    main: list[str], anchor: tuple[int, Decimal | None, int | None] | None
+) -> str | None:
     if anchor is not None:
-        title = _title_before(main, anchor)
-        if title:
-            return title
+        for k in (_header_rating(main, anchor), anchor[0]):
+            title = _title_before(main, k) if k is not None else None
+            if title:
+                return title
     for i, line in enumerate(main):
         if _ARTICLE.match(line):
             return _title_before(main, i)
@@ -519,7 +548,7 @@ def parse_text(lines: list[str], marketplace: str) -> TextResult:
         _, result.rating, result.reviews_count = anchor
     starts = [i for i in (anchor[0] if anchor else None, cluster.start if cluster else None) if i]
     result.first_block = min(starts, default=0)
-    title = find_title(main, anchor[0] if anchor else None)
+    title = find_title(main, anchor)
     if title and marketplace == "wildberries":
         split = _BRAND_SPLIT.match(title)
         if split and len(split.group(1).split()) <= 4:

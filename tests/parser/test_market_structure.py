@@ -157,3 +157,64 @@ def test_wb_price_block_without_its_wallet_caption_reads_wallet_price_old() -> N
     assert (card.spp_price, card.current_price, card.old_price) == (4507, 4599, 7763)
     two = parse_rules(text.replace("4 507 ₽\n", "") + "В корзину\n", "wildberries", "")
     assert (two.spp_price, two.current_price, two.old_price) == (None, 4599, 7763)
+
+
+# WB's mobile product layout: the gallery counter, option chips and a reviews block come before
+# the header, which repeats the rating under brand and name.
+WB_MOBILE = """Похожие
+1/5
+2 990 ₽ 3 190 ₽ 5 000 ₽
+с WB Кошельком
+XL
+4,7
+312 оценок
+спросить
+Nike
+Кроссовки мужские Air Zoom
+4,7 312 оценок
+В корзину
+"""
+
+
+def test_wb_title_sits_under_the_mobile_reviews_block() -> None:
+    card = parse_rules(WB_MOBILE, "wildberries", "1")
+    assert card.title == "Кроссовки мужские Air Zoom"
+    assert (card.rating, card.reviews_count) == (Decimal("4.7"), 312)
+    assert (card.current_price, card.old_price, card.spp_price) == (3190, 5000, 2990)
+
+
+def test_the_gallery_slide_counter_is_not_a_rating() -> None:
+    text = "Похожие\n1/5\nНет в наличии\n4,6\n1 024 оценки\nспросить\n"
+    text += "Xiaomi\nФитнес-браслет Mi Band 7\n"
+    card = parse_rules(text, "wildberries", "1")
+    assert (card.rating, card.reviews_count) == (Decimal("4.6"), 1024)
+    assert card.in_stock is False and card.current_price is None
+
+
+def test_a_sold_out_notice_or_an_option_chip_is_not_the_title() -> None:
+    # The notice and the chip sit right above the rating, where the title usually is.
+    text = 'Xiaomi / Фитнес-браслет Mi Band 7\nНет в наличии\n1.6"\n4,6 · 1 024 оценки\n'
+    card = parse_rules(text, "wildberries", "1")
+    assert card.title == "Фитнес-браслет Mi Band 7"
+    assert card.in_stock is False
+
+
+def test_wb_whole_rating_next_to_its_count_wins_over_the_sellers_rating() -> None:
+    # WB prints a 5.0 rating as "5"; the seller block below carries its own "4,9 / 618 оценок".
+    text = (
+        "Смартфоны\nXiaomi\n59 605 ₽ 65 500 ₽\nчерный • 512 ГБ\n5\n14 оценок\n41\nвопрос\n"
+        "Xiaomi\nСмартфон 13T Pro 12/512Gb, Черный\n5 14 оценок\nДобавить в корзину\n"
+        "iStoria\n4,9\n618 оценок\n"
+    )
+    card = parse_rules(text, "wildberries", "1")
+    assert (card.rating, card.reviews_count) == (Decimal("5"), 14)
+    assert card.title == "Смартфон 13T Pro 12/512Gb, Черный"
+    assert (card.current_price, card.old_price, card.spp_price) == (59605, 65500, None)
+
+
+@pytest.mark.parametrize("line", ["1 299 оценок", "3", "2 (41)"])
+def test_a_bare_whole_number_or_a_count_line_is_no_rating(line: str) -> None:
+    # Only a whole number followed by a count of ratings is one; a count line is not.
+    text = f"Xiaomi / Игровой монитор Redmi X27G\n{line}\n12 008 ₽\nВ корзину\n"
+    card = parse_rules(text, "wildberries", "1")
+    assert card.rating is None
