@@ -17,6 +17,13 @@ def ensure_schedules(**kwargs: Any) -> None:
             "unfinished by their deadline.",
         ),
         (
+            "alerts: held alerts",
+            "alerts.review_holds",
+            10,
+            "Releases (or drops) the alerts held while agents were offline or the night was "
+            "unfinished, once the cause has cleared.",
+        ),
+        (
             "alerts: morning digest",
             "alerts.send_digests",
             15,
