@@ -496,7 +496,7 @@ def check_many(price_history_ids: list[int], now: dt.datetime | None = None) -> 
     if opened:
         from alerts import notifications
 
-        ids = [alert.pk for alert in opened if not alert.hold]
+        ids = [a.pk for a in opened if a.status == AlertStatus.OPEN and not a.hold]
         if ids:
             transaction.on_commit(lambda: notifications.announce_alerts(ids))
     return opened
@@ -508,22 +508,27 @@ def _apply(
     streaks: dict[tuple[int, str], RuleStreak],
     now: dt.datetime,
 ) -> list[Alert]:
-    """Open, update and resolve alerts from the findings, observation by observation."""
+    """Open, update and resolve alerts from the findings, observation by observation; the
+    alerts opened are written at the end, together."""
     from alerts import holds
 
     judge = holds.Judge(now)
-    opened: list[Alert] = []
+    new: list[Alert] = []  # opened in this batch, not saved yet
     changed: dict[int, Alert] = {}
     ended: dict[int, Alert] = {}
     released: dict[int, Alert] = {}
     for observation, findings in found:
         for rule, key, competitor_id, finding in findings:
             entry = standings[(rule.pk, key)]
+            alert = entry.active
             if not finding.holds:
                 if rule.consecutive > 1 and streaks.pop((rule.pk, key), None) is not None:
                     RuleStreak.objects.filter(rule=rule, pair_key=key).delete()
-                if entry.active is not None:
-                    ended[entry.active.pk] = entry.active
+                if alert is not None:
+                    if alert.pk is None:  # opened and over within this batch
+                        alert.status, alert.resolved_at = AlertStatus.RESOLVED, now
+                    else:
+                        ended[alert.pk] = alert
                     entry.active, entry.last_resolved_at = None, now
                 continue
             if not finding.trusted:
@@ -531,44 +536,57 @@ def _apply(
             if rule.consecutive > 1 and not _count_hit(rule, key, observation.reading.id, streaks):
                 continue
             hold = judge.hold(rule.kind, finding.evidence_at)
-            if entry.active is not None:
-                if _refigure(entry.active, finding.figures, now):
-                    changed[entry.active.pk] = entry.active
-                if entry.active.hold and not hold:
-                    released[entry.active.pk] = entry.active  # its evidence is ours no more
-            elif cooled_down(rule, entry, now):
-                if ended:  # a pair resolved earlier in this batch may reopen (no cooldown)
-                    _resolve_all(ended, now)
-                alert = open_alert(
-                    rule,
-                    key,
-                    marketplace=observation.marketplace,
-                    brand=observation.brand,
-                    subscription_id=observation.subscription_id,
-                    competitor_id=competitor_id,
-                    figures=finding.figures,
-                    entry=entry,
-                    now=now,
-                    hold=hold,
-                )
-                if alert is not None:
-                    opened.append(alert)
-                    entry.active = alert
-    # Every standing alert of this batch in one statement each, whatever their number.
+            if alert is None:
+                if cooled_down(rule, entry, now):
+                    entry.active = new_alert(
+                        rule,
+                        key,
+                        marketplace=observation.marketplace,
+                        brand=observation.brand,
+                        subscription_id=observation.subscription_id,
+                        competitor_id=competitor_id,
+                        figures=finding.figures,
+                        entry=entry,
+                        now=now,
+                        hold=hold,
+                    )
+                    new.append(entry.active)
+                continue
+            if _refigure(alert, finding.figures, now) and alert.pk is not None:
+                changed[alert.pk] = alert
+            if alert.hold and not hold:  # its evidence is ours no more
+                if alert.pk is None:
+                    alert.hold, alert.held_since = "", None
+                    alert.in_digest = rule.in_quiet_hours(now)
+                else:
+                    alert.rule = rule
+                    released[alert.pk] = alert
+    # Every standing alert of this batch in one statement each, whatever their number; the
+    # resolved ones first, as a pair may reopen in the same batch (a rule without cooldown).
     if changed:
         Alert.objects.bulk_update(list(changed.values()), [*FIGURE_FIELDS, "updated_at"])
-    _resolve_all(ended, now)
+    if ended:
+        Alert.objects.filter(pk__in=list(ended), status__in=ACTIVE_STATUSES).update(
+            status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now
+        )
+    opened = _insert(new, now)
     if released:
         holds.release([alert for pk, alert in released.items() if pk not in ended], now)
     return opened
 
 
-def _resolve_all(ended: dict[int, Alert], now: dt.datetime) -> None:
-    if ended:
-        Alert.objects.filter(pk__in=list(ended), status__in=ACTIVE_STATUSES).update(
-            status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now
-        )
-        ended.clear()
+def _insert(alerts: list[Alert], now: dt.datetime) -> list[Alert]:
+    """Save new alerts in one statement; if another check opened one of them meanwhile, one by
+    one (that one gets the figures)."""
+    if not alerts:
+        return []
+    try:
+        with transaction.atomic():
+            return Alert.objects.bulk_create(alerts)
+    except IntegrityError:
+        for alert in alerts:
+            alert.pk = None
+        return [alert for alert in alerts if _save_new(alert, now)]
 
 
 def _streaks(rules: list[AlertRule], keys: set[str]) -> dict[tuple[int, str], RuleStreak]:
@@ -624,7 +642,7 @@ def cooled_down(rule: AlertRule, entry: Standing, now: dt.datetime) -> bool:
     return entry.last_resolved_at + dt.timedelta(hours=rule.cooldown_hours) <= now
 
 
-def open_alert(
+def new_alert(
     rule: AlertRule,
     key: str,
     *,
@@ -636,10 +654,10 @@ def open_alert(
     entry: Standing,
     now: dt.datetime,
     hold: str = "",
-) -> Alert | None:
-    """Open an alert for a rule and pair; None if another check opened it meanwhile (then that
-    one gets the figures). ``hold``: why it is held back from the recipients (``holds``)."""
-    alert = Alert(
+) -> Alert:
+    """An alert for a rule and pair, not saved. ``hold``: why it is held back from the
+    recipients (``holds``)."""
+    return Alert(
         rule=rule,
         kind=rule.kind,
         pair_key=key,
@@ -655,15 +673,30 @@ def open_alert(
         held_since=now if hold else None,
         **figures,
     )
+
+
+def open_alert(rule: AlertRule, key: str, **fields: Any) -> Alert | None:
+    """Open an alert for a rule and pair (the arguments of ``new_alert``); None if another
+    check opened it meanwhile (then that one gets the figures)."""
+    alert = new_alert(rule, key, **fields)
+    return alert if _save_new(alert, fields["now"]) else None
+
+
+def _save_new(alert: Alert, now: dt.datetime) -> bool:
     try:
         with transaction.atomic():
             alert.save()
     except IntegrityError:
-        active = Alert.objects.filter(rule=rule, pair_key=key, status__in=ACTIVE_STATUSES).first()
+        if alert.status == AlertStatus.RESOLVED:
+            return False
+        active = Alert.objects.filter(
+            rule_id=alert.rule_id, pair_key=alert.pair_key, status__in=ACTIVE_STATUSES
+        ).first()
         if active is not None:
-            _update(active, figures, now)
-        return None
-    return alert
+            attnames = (Alert._meta.get_field(name).attname for name in FIGURE_FIELDS)
+            _update(active, {name: getattr(alert, name) for name in attnames}, now)
+        return False
+    return True
 
 
 def resolve(alert: Alert, now: dt.datetime | None = None) -> bool:
