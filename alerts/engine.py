@@ -356,15 +356,16 @@ class History:
 
 def _scope(observations: list[Observation], linked: bool) -> Q:
     """The SKUs observed; ``linked``: with what they are compared to (our SKU observed: all its
-    active competitors; a competitor observed: our SKU)."""
+    active competitors; a competitor observed: our SKU). Narrowed by our SKUs first, so that
+    the query walks their index."""
     ours = {o.subscription_id for o in observations if o.ours}
     theirs = {o.reading.competitor_id for o in observations if not o.ours}
-    scope = Q(subscription_id__in=ours, competitor__isnull=True) | Q(competitor_id__in=theirs)
+    rows = Q(subscription_id__in=ours, competitor__isnull=True) | Q(competitor_id__in=theirs)
     if linked:
         others = {o.subscription_id for o in observations if not o.ours}
-        scope |= Q(subscription_id__in=ours, competitor__is_active=True)
-        scope |= Q(subscription_id__in=others, competitor__isnull=True)
-    return scope
+        rows |= Q(subscription_id__in=ours, competitor__is_active=True)
+        rows |= Q(subscription_id__in=others, competitor__isnull=True)
+    return Q(subscription_id__in={o.subscription_id for o in observations}) & rows
 
 
 def _load(ids: list[int]) -> list[Observation]:
@@ -490,7 +491,7 @@ def check_many(price_history_ids: list[int], now: dt.datetime | None = None) -> 
     used = list({rule.pk: rule for _, fs in found for rule, _, _, _ in fs}.values())
     keys = {key for _, fs in found for _, key, _, _ in fs}
     standings = standing(used, keys, now)
-    streaks = _streaks([rule for rule in used if rule.consecutive > 1], keys)
+    streaks = Streaks([rule for rule in used if rule.consecutive > 1], keys)
     with transaction.atomic():
         opened = _apply(found, standings, streaks, now)
     if opened:
@@ -505,7 +506,7 @@ def check_many(price_history_ids: list[int], now: dt.datetime | None = None) -> 
 def _apply(
     found: list[tuple[Observation, list[tuple[AlertRule, str, int | None, Finding]]]],
     standings: dict[Any, Standing],
-    streaks: dict[tuple[int, str], RuleStreak],
+    streaks: Streaks,
     now: dt.datetime,
 ) -> list[Alert]:
     """Open, update and resolve alerts from the findings, observation by observation; the
@@ -522,8 +523,8 @@ def _apply(
             entry = standings[(rule.pk, key)]
             alert = entry.active
             if not finding.holds:
-                if rule.consecutive > 1 and streaks.pop((rule.pk, key), None) is not None:
-                    RuleStreak.objects.filter(rule=rule, pair_key=key).delete()
+                if rule.consecutive > 1:
+                    streaks.reset(rule, key)
                 if alert is not None:
                     if alert.pk is None:  # opened and over within this batch
                         alert.status, alert.resolved_at = AlertStatus.RESOLVED, now
@@ -533,7 +534,12 @@ def _apply(
                 continue
             if not finding.trusted:
                 continue  # a suspicious price waits for the next observation to confirm it
-            if rule.consecutive > 1 and not _count_hit(rule, key, observation.reading.id, streaks):
+            # A standing alert has had its N in a row: counting on would change nothing.
+            if (
+                rule.consecutive > 1
+                and alert is None
+                and not streaks.hit(rule, key, observation.reading.id)
+            ):
                 continue
             hold = judge.hold(rule.kind, finding.evidence_at)
             if alert is None:
@@ -563,6 +569,7 @@ def _apply(
                     released[alert.pk] = alert
     # Every standing alert of this batch in one statement each, whatever their number; the
     # resolved ones first, as a pair may reopen in the same batch (a rule without cooldown).
+    streaks.save()
     if changed:
         Alert.objects.bulk_update(list(changed.values()), [*FIGURE_FIELDS, "updated_at"])
     if ended:
@@ -589,32 +596,50 @@ def _insert(alerts: list[Alert], now: dt.datetime) -> list[Alert]:
         return [alert for alert in alerts if _save_new(alert, now)]
 
 
-def _streaks(rules: list[AlertRule], keys: set[str]) -> dict[tuple[int, str], RuleStreak]:
-    if not rules:
-        return {}
-    return {
-        (streak.rule_id, streak.pair_key): streak
-        for streak in RuleStreak.objects.filter(rule__in=rules, pair_key__in=keys)
-    }
+class Streaks:
+    """How many observations in a row met each rule (consecutive > 1) for the pairs of a batch:
+    read in one query, counted in memory, written at the end in one statement per change."""
 
+    def __init__(self, rules: list[AlertRule], keys: set[str]) -> None:
+        self.rows: dict[tuple[int, str], RuleStreak] = {}
+        if rules:
+            self.rows = {
+                (streak.rule_id, streak.pair_key): streak
+                for streak in RuleStreak.objects.filter(rule__in=rules, pair_key__in=keys)
+            }
+        self.dropped: set[int] = set()
+        self.changed: dict[tuple[int, str], RuleStreak] = {}
 
-def _count_hit(
-    rule: AlertRule, key: str, observation_id: int, streaks: dict[tuple[int, str], RuleStreak]
-) -> bool:
-    """Count one more observation meeting the condition; whether the rule's N is reached."""
-    streak = streaks.get((rule.pk, key))
-    if streak is None:
-        streak = RuleStreak.objects.create(
-            rule=rule, pair_key=key, hits=1, last_observation_id=observation_id
-        )
-        streaks[(rule.pk, key)] = streak
-    elif streak.last_observation_id != observation_id:  # the same observation counts once
-        RuleStreak.objects.filter(pk=streak.pk).update(
-            hits=F("hits") + 1, last_observation_id=observation_id
-        )
-        streak.hits += 1
-        streak.last_observation_id = observation_id
-    return streak.hits >= rule.consecutive
+    def reset(self, rule: AlertRule, key: str) -> None:
+        streak = self.rows.pop((rule.pk, key), None)
+        self.changed.pop((rule.pk, key), None)
+        if streak is not None and streak.pk is not None:
+            self.dropped.add(streak.pk)
+
+    def hit(self, rule: AlertRule, key: str, observation_id: int) -> bool:
+        """Count one more observation meeting the condition; whether the rule's N is reached."""
+        streak = self.rows.get((rule.pk, key))
+        if streak is None:
+            streak = RuleStreak(rule=rule, pair_key=key, hits=1, last_observation_id=observation_id)
+            self.rows[(rule.pk, key)] = self.changed[(rule.pk, key)] = streak
+        elif streak.last_observation_id != observation_id:  # the same observation counts once
+            streak.hits += 1
+            streak.last_observation_id = observation_id
+            self.changed[(rule.pk, key)] = streak
+        return streak.hits >= rule.consecutive
+
+    def save(self) -> None:
+        if self.dropped:
+            RuleStreak.objects.filter(pk__in=self.dropped).delete()
+        new = [streak for streak in self.changed.values() if streak.pk is None]
+        counted = [streak for streak in self.changed.values() if streak.pk is not None]
+        if new:
+            # A streak another check started meanwhile keeps its count (it lags by one at most).
+            RuleStreak.objects.bulk_create(new, ignore_conflicts=True)
+        if counted:
+            RuleStreak.objects.bulk_update(counted, ["hits", "last_observation_id"])
+        self.dropped.clear()
+        self.changed.clear()
 
 
 def _refigure(alert: Alert, figures: dict[str, Any], now: dt.datetime) -> bool:
