@@ -153,22 +153,35 @@ def _over(rule: AlertRule, rub: Decimal, pct: Decimal) -> bool:
     )
 
 
-def _dumping(rule: AlertRule, ours: list[Reading], theirs: list[Reading]) -> Finding:
-    level = rule.price_level
+@dataclass(frozen=True)
+class Gap:
+    """Our price against a competitor's at one price level: what every dumping rule at that
+    level compares, each with its own thresholds."""
+
+    rub: Decimal
+    pct: Decimal
+    trusted: bool
+    figures: dict[str, Any]
+    evidence_at: dt.datetime
+
+
+def gap(level: str, ours: list[Reading], theirs: list[Reading]) -> Gap | None:
+    """The gap between the latest valid readings (None without a price on either side)."""
     if not ours or not theirs:
-        return Finding(None)
+        return None
     our, their = ours[0], theirs[0]
     our_price, their_price = our.price(level), their.price(level)
     if our_price is None or their_price is None:
-        return Finding(None)
+        return None
     our_trusted, our_suspicious = suspicion(our, ours[1] if len(ours) > 1 else None, level)
     their_trusted, their_suspicious = suspicion(
         their, theirs[1] if len(theirs) > 1 else None, level
     )
     rub = our_price - their_price
     pct = _pct(rub, our_price)
-    return Finding(
-        _over(rule, rub, pct),
+    return Gap(
+        rub=rub,
+        pct=pct,
         trusted=our_trusted and their_trusted,
         figures={
             "price_level": level,
@@ -181,6 +194,17 @@ def _dumping(rule: AlertRule, ours: list[Reading], theirs: list[Reading]) -> Fin
             "suspicious": our_suspicious or their_suspicious,
         },
         evidence_at=min(our.parsed_at, their.parsed_at),
+    )
+
+
+def _dumping(rule: AlertRule, gap: Gap | None) -> Finding:
+    if gap is None:
+        return Finding(None)
+    return Finding(
+        _over(rule, gap.rub, gap.pct),
+        trusted=gap.trusted,
+        figures=gap.figures,  # shared by the rules of this level; never changed in place
+        evidence_at=gap.evidence_at,
     )
 
 
@@ -399,6 +423,7 @@ def _findings(
         ]
         previous_any = before[0] if before else None
     own_key = pair_key(observation.subscription_id, reading.competitor_id)
+    gaps: dict[tuple[int | None, str], Gap | None] = {}
     findings: list[tuple[AlertRule, str, int | None, Finding]] = []
     for rule in rules:
         if rule.kind == AlertKind.DUMPING:
@@ -409,9 +434,15 @@ def _findings(
             else:
                 competitors = [reading.competitor_id]
             for competitor_id in competitors:
-                finding = _dumping(
-                    rule, references.get(None, []), references.get(competitor_id, [])
-                )
+                # One comparison per pair and price level, whatever the number of rules.
+                slot = (competitor_id, rule.price_level)
+                if slot not in gaps:
+                    gaps[slot] = gap(
+                        rule.price_level,
+                        references.get(None, []),
+                        references.get(competitor_id, []),
+                    )
+                finding = _dumping(rule, gaps[slot])
                 key = pair_key(observation.subscription_id, competitor_id)
                 findings.append((rule, key, competitor_id, finding))
         elif rule.kind in (AlertKind.PRICE_DROP, AlertKind.PRICE_RISE):
