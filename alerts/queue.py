@@ -25,9 +25,11 @@ BATCH = 500
 
 def enqueue(price_history_id: int) -> None:
     """Queue one stored observation for the engine (call it after commit)."""
-    redis = get_redis()
-    redis.rpush(PENDING_KEY, price_history_id)
-    if redis.set(SCHEDULED_KEY, 1, nx=True, ex=SCHEDULED_TTL):
+    pipe = get_redis().pipeline(transaction=False)  # one round trip
+    pipe.rpush(PENDING_KEY, price_history_id)
+    pipe.set(SCHEDULED_KEY, 1, nx=True, ex=SCHEDULED_TTL)
+    _length, scheduled = pipe.execute()
+    if scheduled:
         from alerts.tasks import check_pending
 
         check_pending.delay()
