@@ -81,7 +81,7 @@ def test_agents_offline_hold_a_gap_against_an_old_price_visibly(
 
 
 def test_the_night_unfinished_holds_it_and_tonights_price_releases_it(pair, clock, told) -> None:
-    subscription, competitor = pair
+    subscription, _competitor = pair
     dumping_rule()
     online()
     TaskFactory(subscription=subscription, status=TaskStatus.PENDING)  # our SKU, not read yet

@@ -91,5 +91,6 @@ def test_migrate_creates_the_alerts_periodic_tasks(db: None) -> None:
     assert tasks["alerts.check_silence"].interval.every == 60
     assert tasks["alerts.send_digests"].interval.every == 15
     assert tasks["alerts.review_holds"].interval.every == 10
+    assert tasks["alerts.check_pending"].interval.every == 5
     names = ("alerts.check_silence", "alerts.send_digests", "alerts.review_holds")
     assert all(tasks[name].expire_seconds for name in names)
