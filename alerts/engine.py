@@ -331,12 +331,13 @@ class History:
                 order_by=[F("parsed_at").desc(), F("id").desc()],
             )
         ).filter(rank__lte=self.depth)
-        for values in rows.values("subscription_id", *READING_FIELDS).order_by(
-            "subscription_id", "competitor_id", "rank"
-        ):
+        for values in rows.values(
+            "subscription_id", "competitor__is_active", *READING_FIELDS
+        ).order_by("subscription_id", "competitor_id", "rank"):
             subscription_id = values.pop("subscription_id")
+            active = values.pop("competitor__is_active")
             partition = (subscription_id, values["competitor_id"])
-            if not self.rows[partition] and values["competitor_id"] is not None:
+            if not self.rows[partition] and active:  # our SKU is compared with active ones
                 self.competitors[subscription_id].append(values["competitor_id"])
             self.rows[partition].append(Reading(**values))
 

@@ -433,3 +433,16 @@ def test_a_batch_costs_the_same_few_queries_however_many_observations(
     # same 8 queries as one observation alone, for 80
     with django_assert_max_num_queries(8):
         assert engine.check_many([o.pk for o in batch]) == []
+
+
+def test_a_batch_compares_our_sku_only_with_active_competitors(pair, clock) -> None:
+    subscription, rival = pair
+    gone = CompetitorFactory(subscription=subscription, is_active=False)
+    rule()
+    observe(clock, subscription, rival, price=990)
+    # a last observation of a competitor just switched off, in the same batch as our price
+    batch = [
+        observe(clock, subscription, gone, price=500),
+        observe(clock, subscription, price=1000),
+    ]
+    assert engine.check_many([o.pk for o in batch]) == []
