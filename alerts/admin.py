@@ -56,9 +56,9 @@ class AlertAdmin(admin.ModelAdmin):
     list_display = (
         "opened_at", "kind", "status", "marketplace", "brand", "our_sku", "competitor_sku",
         "price_level", "our_price", "their_price", "difference_rub", "difference_pct",
-        "suspicious", "muted", "rule",
+        "suspicious", "muted", "hold", "rule",
     )  # fmt: skip
-    list_filter = ("status", "kind", "marketplace", "brand", "rule", "suspicious")
+    list_filter = ("status", "kind", "hold", "marketplace", "brand", "rule", "suspicious")
     list_select_related = ("rule", "subscription", "competitor__subscription")
     search_fields = ("subscription__sku", "competitor__competitor_sku", "brand")
     date_hierarchy = "opened_at"
@@ -69,7 +69,7 @@ class AlertAdmin(admin.ModelAdmin):
         "price_level", "our_price", "their_price", "difference_rub", "difference_pct",
         "our_observation", "their_observation", "suspicious", "details", "opened_at",
         "updated_at", "resolved_at", "acknowledged_by", "acknowledged_at", "muted_until",
-        "in_digest", "their_screenshot",
+        "in_digest", "hold", "held_since", "released_at", "their_screenshot",
     )  # fmt: skip
     fields = readonly_fields
     list_per_page = 100

@@ -132,6 +132,8 @@ class Finding:
     holds: bool | None
     trusted: bool = True
     figures: dict[str, Any] = field(default_factory=dict)
+    # The oldest reading the finding rests on, where an old one may be our doing (dumping).
+    evidence_at: dt.datetime | None = None
 
 
 def pair_key(subscription_id: int, competitor_id: int | None) -> str:
@@ -151,22 +153,35 @@ def _over(rule: AlertRule, rub: Decimal, pct: Decimal) -> bool:
     )
 
 
-def _dumping(rule: AlertRule, ours: list[Reading], theirs: list[Reading]) -> Finding:
-    level = rule.price_level
+@dataclass(frozen=True)
+class Gap:
+    """Our price against a competitor's at one price level: what every dumping rule at that
+    level compares, each with its own thresholds."""
+
+    rub: Decimal
+    pct: Decimal
+    trusted: bool
+    figures: dict[str, Any]
+    evidence_at: dt.datetime
+
+
+def gap(level: str, ours: list[Reading], theirs: list[Reading]) -> Gap | None:
+    """The gap between the latest valid readings (None without a price on either side)."""
     if not ours or not theirs:
-        return Finding(None)
+        return None
     our, their = ours[0], theirs[0]
     our_price, their_price = our.price(level), their.price(level)
     if our_price is None or their_price is None:
-        return Finding(None)
+        return None
     our_trusted, our_suspicious = suspicion(our, ours[1] if len(ours) > 1 else None, level)
     their_trusted, their_suspicious = suspicion(
         their, theirs[1] if len(theirs) > 1 else None, level
     )
     rub = our_price - their_price
     pct = _pct(rub, our_price)
-    return Finding(
-        _over(rule, rub, pct),
+    return Gap(
+        rub=rub,
+        pct=pct,
         trusted=our_trusted and their_trusted,
         figures={
             "price_level": level,
@@ -178,6 +193,18 @@ def _dumping(rule: AlertRule, ours: list[Reading], theirs: list[Reading]) -> Fin
             "their_observation_id": their.id,
             "suspicious": our_suspicious or their_suspicious,
         },
+        evidence_at=min(our.parsed_at, their.parsed_at),
+    )
+
+
+def _dumping(rule: AlertRule, gap: Gap | None) -> Finding:
+    if gap is None:
+        return Finding(None)
+    return Finding(
+        _over(rule, gap.rub, gap.pct),
+        trusted=gap.trusted,
+        figures=gap.figures,  # shared by the rules of this level; never changed in place
+        evidence_at=gap.evidence_at,
     )
 
 
@@ -229,41 +256,203 @@ def _stock_or_rating(rule: AlertRule, observation: Reading, previous: Reading | 
     return Finding(observation.rating < rule.rating_threshold, figures=figures)
 
 
-def applicable_rules(marketplace: str, brand: str, subscription_id: int) -> list[AlertRule]:
-    return list(
-        AlertRule.objects.filter(is_active=True, kind__in=OBSERVATION_KINDS)
-        .filter(Q(marketplace="") | Q(marketplace=marketplace))
-        .filter(Q(brand="") | Q(brand=brand))
-        .filter(Q(subscription__isnull=True) | Q(subscription_id=subscription_id))
+def active_rules() -> list[AlertRule]:
+    """The active rules checked after observations (one query; a batch loads them once)."""
+    return list(AlertRule.objects.filter(is_active=True, kind__in=OBSERVATION_KINDS))
+
+
+def applies(rule: AlertRule, observation: Observation) -> bool:
+    """Whether a rule's narrowing (marketplace, brand, our SKU) takes in an observation."""
+    return (
+        (not rule.marketplace or rule.marketplace == observation.marketplace)
+        and (not rule.brand or rule.brand == observation.brand)
+        and (rule.subscription_id is None or rule.subscription_id == observation.subscription_id)
     )
 
 
-def _latest_valid(
-    observation: PriceHistory, cutoff: dt.datetime, all_competitors: bool
-) -> dict[int | None, list[Reading]]:
-    """The two latest valid readings of our SKU and of its competitors (or the one observed),
-    newest first, in one query."""
-    rows = PriceHistory.objects.filter(
-        subscription_id=observation.subscription_id,
-        current_price__gt=0,
-        parsed_at__gte=cutoff,
-        parsed_at__lte=observation.parsed_at,
+@dataclass(frozen=True)
+class Observation:
+    """A stored observation being checked: its reading and where it belongs."""
+
+    reading: Reading
+    subscription_id: int
+    marketplace: str
+    brand: str
+
+    @property
+    def ours(self) -> bool:
+        return self.reading.competitor_id is None
+
+    @property
+    def partition(self) -> tuple[int, int | None]:
+        return self.subscription_id, self.reading.competitor_id
+
+
+# A SKU's readings: (our subscription, competitor or None for our own SKU).
+Partition = tuple[int, int | None]
+
+
+def _position(reading: Reading) -> tuple[dt.datetime, int]:
+    return reading.parsed_at, reading.id
+
+
+class History:
+    """The recent readings of every SKU a batch touches, fetched in one query per kind.
+
+    For each SKU it keeps the newest ``depth`` readings up to the batch's newest observation,
+    where ``depth`` leaves room for the batch's own observations of that SKU; what an
+    observation sees is what was stored up to it, as if it had been checked alone. A SKU whose
+    cut-off list might hide what an observation needs (other readings stored in between) is
+    read again exactly for that observation.
+    """
+
+    def __init__(
+        self,
+        observations: list[Observation],
+        cutoff: dt.datetime,
+        *,
+        valid_only: bool,
+        linked: bool,
+        need: int = 2,
+    ) -> None:
+        self.cutoff, self.valid_only, self.need = cutoff, valid_only, need
+        per_partition: dict[Partition, int] = defaultdict(int)
+        for observation in observations:
+            per_partition[observation.partition] += 1
+        self.depth = need + max(per_partition.values())
+        self.rows: dict[Partition, list[Reading]] = defaultdict(list)
+        self.competitors: dict[int, list[int]] = defaultdict(list)
+        until = max(o.reading.parsed_at for o in observations)
+        rows = self._rows(until).filter(_scope(observations, linked))
+        rows = rows.annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("subscription_id"), F("competitor_id")],
+                order_by=[F("parsed_at").desc(), F("id").desc()],
+            )
+        ).filter(rank__lte=self.depth)
+        for values in rows.values(
+            "subscription_id", "competitor__is_active", *READING_FIELDS
+        ).order_by("subscription_id", "competitor_id", "rank"):
+            subscription_id = values.pop("subscription_id")
+            active = values.pop("competitor__is_active")
+            partition = (subscription_id, values["competitor_id"])
+            if not self.rows[partition] and active:  # our SKU is compared with active ones
+                self.competitors[subscription_id].append(values["competitor_id"])
+            self.rows[partition].append(Reading(**values))
+
+    def _rows(self, until: dt.datetime) -> models.QuerySet[PriceHistory]:
+        rows = PriceHistory.objects.filter(parsed_at__gte=self.cutoff, parsed_at__lte=until)
+        return rows.filter(current_price__gt=0) if self.valid_only else rows
+
+    def before(self, observation: Observation, partition: Partition) -> list[Reading]:
+        """The newest ``need`` readings of a SKU stored up to an observation, newest first."""
+        rows = self.rows.get(partition, [])
+        at = _position(observation.reading)
+        seen = [r for r in rows if _position(r) <= at]
+        if len(seen) < self.need and len(rows) == self.depth:
+            subscription_id, competitor_id = partition
+            exact = self._rows(observation.reading.parsed_at).filter(
+                subscription_id=subscription_id, competitor_id=competitor_id
+            )
+            seen = [
+                r
+                for r in (
+                    Reading(**values)
+                    for values in exact.order_by("-parsed_at", "-id").values(*READING_FIELDS)[
+                        : self.need + self.depth
+                    ]
+                )
+                if _position(r) <= at
+            ]
+        return seen[: self.need]
+
+    def latest(self, observation: Observation) -> dict[int | None, list[Reading]]:
+        """The two latest valid readings of our SKU and of the competitors compared with the
+        observation, as stored up to it."""
+        subscription_id = observation.subscription_id
+        if observation.ours:
+            competitors = [None, *self.competitors.get(subscription_id, [])]
+        else:
+            competitors = [None, observation.reading.competitor_id]
+        found = {c: self.before(observation, (subscription_id, c)) for c in competitors}
+        return {c: readings for c, readings in found.items() if readings}
+
+
+def _scope(observations: list[Observation], linked: bool) -> Q:
+    """The SKUs observed; ``linked``: with what they are compared to (our SKU observed: all its
+    active competitors; a competitor observed: our SKU). Narrowed by our SKUs first, so that
+    the query walks their index."""
+    ours = {o.subscription_id for o in observations if o.ours}
+    theirs = {o.reading.competitor_id for o in observations if not o.ours}
+    rows = Q(subscription_id__in=ours, competitor__isnull=True) | Q(competitor_id__in=theirs)
+    if linked:
+        others = {o.subscription_id for o in observations if not o.ours}
+        rows |= Q(subscription_id__in=ours, competitor__is_active=True)
+        rows |= Q(subscription_id__in=others, competitor__isnull=True)
+    return Q(subscription_id__in={o.subscription_id for o in observations}) & rows
+
+
+def _load(ids: list[int]) -> list[Observation]:
+    rows = (
+        PriceHistory.objects.filter(pk__in=ids)
+        .order_by("parsed_at", "id")
+        .values("subscription_id", "marketplace", "brand", *READING_FIELDS)
     )
-    if all_competitors:
-        rows = rows.filter(Q(competitor__isnull=True) | Q(competitor__is_active=True))
-    else:
-        rows = rows.filter(Q(competitor__isnull=True) | Q(competitor_id=observation.competitor_id))
-    rows = rows.annotate(
-        rank=Window(
-            RowNumber(),
-            partition_by=[F("competitor_id")],
-            order_by=[F("parsed_at").desc(), F("id").desc()],
+    return [
+        Observation(
+            subscription_id=values.pop("subscription_id"),
+            marketplace=values.pop("marketplace"),
+            brand=values.pop("brand"),
+            reading=Reading(**values),
         )
-    ).filter(rank__lte=2)
-    found: dict[int | None, list[Reading]] = defaultdict(list)
-    for values in rows.values(*READING_FIELDS).order_by("competitor_id", "rank"):
-        found[values["competitor_id"]].append(Reading(**values))
-    return found
+        for values in rows
+        if values["subscription_id"] is not None
+    ]
+
+
+def _findings(
+    observation: Observation, rules: list[AlertRule], latest: History, previous: History | None
+) -> list[tuple[AlertRule, str, int | None, Finding]]:
+    """What each rule says about the pairs one observation touches."""
+    reading = observation.reading
+    references = latest.latest(observation)
+    previous_any = None
+    if previous is not None:
+        before = [
+            r for r in previous.before(observation, observation.partition) if r.id != reading.id
+        ]
+        previous_any = before[0] if before else None
+    own_key = pair_key(observation.subscription_id, reading.competitor_id)
+    gaps: dict[tuple[int | None, str], Gap | None] = {}
+    findings: list[tuple[AlertRule, str, int | None, Finding]] = []
+    for rule in rules:
+        if rule.kind == AlertKind.DUMPING:
+            if not reading.price(rule.price_level):
+                continue  # no price here: the pairs keep their state until one arrives
+            if observation.ours:
+                competitors = [c for c in references if c is not None]
+            else:
+                competitors = [reading.competitor_id]
+            for competitor_id in competitors:
+                # One comparison per pair and price level, whatever the number of rules.
+                slot = (competitor_id, rule.price_level)
+                if slot not in gaps:
+                    gaps[slot] = gap(
+                        rule.price_level,
+                        references.get(None, []),
+                        references.get(competitor_id, []),
+                    )
+                finding = _dumping(rule, gaps[slot])
+                key = pair_key(observation.subscription_id, competitor_id)
+                findings.append((rule, key, competitor_id, finding))
+        elif rule.kind in (AlertKind.PRICE_DROP, AlertKind.PRICE_RISE):
+            finding = _change(rule, references.get(reading.competitor_id, []), reading)
+            findings.append((rule, own_key, reading.competitor_id, finding))
+        else:
+            finding = _stock_or_rating(rule, reading, previous_any)
+            findings.append((rule, own_key, reading.competitor_id, finding))
+    return [f for f in findings if f[3].holds is not None]
 
 
 @dataclass
@@ -300,134 +489,189 @@ def standing(rules: list[AlertRule], keys: set[str], now: dt.datetime) -> dict[A
 
 def check(price_history_id: int, now: dt.datetime | None = None) -> list[Alert]:
     """Check the rules against one observation; return the alerts opened."""
+    return check_many([price_history_id], now)
+
+
+def check_many(price_history_ids: list[int], now: dt.datetime | None = None) -> list[Alert]:
+    """Check the rules against stored observations, oldest first, each as if checked alone;
+    return the alerts opened.
+
+    Whatever the number of observations, rules and competitors, a batch reads the observations,
+    the rules, the references, the previous readings (back in stock only), the standing alerts
+    and the streaks (consecutive > 1 only) in one query each, then writes what changed.
+    """
     now = now or timezone.now()
-    observation = PriceHistory.objects.filter(pk=price_history_id).first()
-    if observation is None:
+    observations = _load(price_history_ids)
+    if not observations:
         return []
-    rules = applicable_rules(
-        observation.marketplace, observation.brand, observation.subscription_id
-    )
-    if not rules:
+    rules = active_rules()
+    work = [(o, [rule for rule in rules if applies(rule, o)]) for o in observations]
+    work = [(o, applicable) for o, applicable in work if applicable]
+    if not work:
         return []
-    reading = Reading(**{name: getattr(observation, name) for name in READING_FIELDS})
-    ours = observation.competitor_id is None
+    checked = [o for o, _ in work]
     cutoff = now - dt.timedelta(seconds=settings.WATCHER_ALERT_REFERENCE_MAX_AGE)
-    latest = _latest_valid(observation, cutoff, all_competitors=ours)
-    previous_any: Reading | None = None
-    if any(rule.kind == AlertKind.BACK_IN_STOCK for rule in rules):
+    latest = History(checked, cutoff, valid_only=True, linked=True)
+    previous = None
+    if any(rule.kind == AlertKind.BACK_IN_STOCK for _, applicable in work for rule in applicable):
         # Back in stock compares with the previous observation, with or without a price.
-        values = (
-            PriceHistory.objects.filter(
-                subscription_id=observation.subscription_id,
-                competitor_id=observation.competitor_id,
-                parsed_at__lte=observation.parsed_at,
-                parsed_at__gte=cutoff,
-            )
-            .exclude(pk=observation.pk)
-            .order_by("-parsed_at", "-id")
-            .values(*READING_FIELDS)
-            .first()
-        )
-        previous_any = Reading(**values) if values else None
-
-    own_key = pair_key(observation.subscription_id, observation.competitor_id)
-    findings: list[tuple[AlertRule, str, int | None, Finding]] = []
-    for rule in rules:
-        if rule.kind == AlertKind.DUMPING:
-            if not reading.price(rule.price_level):
-                continue  # no price here: the pairs keep their state until one arrives
-            competitors = [c for c in latest if c is not None] if ours else [reading.competitor_id]
-            for competitor_id in competitors:
-                finding = _dumping(rule, latest.get(None, []), latest.get(competitor_id, []))
-                key = pair_key(observation.subscription_id, competitor_id)
-                findings.append((rule, key, competitor_id, finding))
-        elif rule.kind in (AlertKind.PRICE_DROP, AlertKind.PRICE_RISE):
-            finding = _change(rule, latest.get(observation.competitor_id, []), reading)
-            findings.append((rule, own_key, observation.competitor_id, finding))
-        else:
-            finding = _stock_or_rating(rule, reading, previous_any)
-            findings.append((rule, own_key, observation.competitor_id, finding))
-    findings = [f for f in findings if f[3].holds is not None]
-    if not findings:
+        previous = History(checked, cutoff, valid_only=False, linked=False)
+    found = [(o, _findings(o, applicable, latest, previous)) for o, applicable in work]
+    found = [(o, findings) for o, findings in found if findings]
+    if not found:
         return []
-    keys = {key for _, key, _, _ in findings}
-    standings = standing(rules, keys, now)
-    streaks = _streaks([r for r, _, _, f in findings if r.consecutive > 1], keys)
-
-    opened: list[Alert] = []
-    changed: list[Alert] = []
-    ended: list[Alert] = []
+    used = list({rule.pk: rule for _, fs in found for rule, _, _, _ in fs}.values())
+    keys = {key for _, fs in found for _, key, _, _ in fs}
+    standings = standing(used, keys, now)
+    streaks = Streaks([rule for rule in used if rule.consecutive > 1], keys)
     with transaction.atomic():
-        for rule, key, competitor_id, finding in findings:
-            entry = standings[(rule.pk, key)]
-            if not finding.holds:
-                if rule.consecutive > 1 and (rule.pk, key) in streaks:
-                    RuleStreak.objects.filter(rule=rule, pair_key=key).delete()
-                if entry.active is not None:
-                    ended.append(entry.active)
-                continue
-            if not finding.trusted:
-                continue  # a suspicious price waits for the next observation to confirm it
-            if rule.consecutive > 1 and not _count_hit(rule, key, reading.id, streaks):
-                continue
-            if entry.active is not None:
-                if _refigure(entry.active, finding.figures, now):
-                    changed.append(entry.active)
-            elif cooled_down(rule, entry, now):
-                alert = open_alert(
-                    rule,
-                    key,
-                    marketplace=observation.marketplace,
-                    brand=observation.brand,
-                    subscription_id=observation.subscription_id,
-                    competitor_id=competitor_id,
-                    figures=finding.figures,
-                    entry=entry,
-                    now=now,
-                )
-                if alert is not None:
-                    opened.append(alert)
-        # Every standing alert of this check in one statement each, whatever their number.
-        if changed:
-            Alert.objects.bulk_update(changed, [*FIGURE_FIELDS, "updated_at"])
-        if ended:
-            Alert.objects.filter(pk__in=[a.pk for a in ended], status__in=ACTIVE_STATUSES).update(
-                status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now
-            )
+        opened = _apply(found, standings, streaks, now)
     if opened:
         from alerts import notifications
 
-        ids = [alert.pk for alert in opened]
-        transaction.on_commit(lambda: notifications.announce_alerts(ids))
+        ids = [a.pk for a in opened if a.status == AlertStatus.OPEN and not a.hold]
+        if ids:
+            transaction.on_commit(lambda: notifications.announce_alerts(ids))
     return opened
 
 
-def _streaks(rules: list[AlertRule], keys: set[str]) -> dict[tuple[int, str], RuleStreak]:
-    if not rules:
-        return {}
-    return {
-        (streak.rule_id, streak.pair_key): streak
-        for streak in RuleStreak.objects.filter(rule__in=rules, pair_key__in=keys)
-    }
+def _apply(
+    found: list[tuple[Observation, list[tuple[AlertRule, str, int | None, Finding]]]],
+    standings: dict[Any, Standing],
+    streaks: Streaks,
+    now: dt.datetime,
+) -> list[Alert]:
+    """Open, update and resolve alerts from the findings, observation by observation; the
+    alerts opened are written at the end, together."""
+    from alerts import holds
+
+    judge = holds.Judge(now)
+    new: list[Alert] = []  # opened in this batch, not saved yet
+    changed: dict[int, Alert] = {}
+    ended: dict[int, Alert] = {}
+    released: dict[int, Alert] = {}
+    for observation, findings in found:
+        for rule, key, competitor_id, finding in findings:
+            entry = standings[(rule.pk, key)]
+            alert = entry.active
+            if not finding.holds:
+                if rule.consecutive > 1:
+                    streaks.reset(rule, key)
+                if alert is not None:
+                    if alert.pk is None:  # opened and over within this batch
+                        alert.status, alert.resolved_at = AlertStatus.RESOLVED, now
+                    else:
+                        ended[alert.pk] = alert
+                    entry.active, entry.last_resolved_at = None, now
+                continue
+            if not finding.trusted:
+                continue  # a suspicious price waits for the next observation to confirm it
+            # A standing alert has had its N in a row: counting on would change nothing.
+            if (
+                rule.consecutive > 1
+                and alert is None
+                and not streaks.hit(rule, key, observation.reading.id)
+            ):
+                continue
+            hold = judge.hold(rule.kind, finding.evidence_at)
+            if alert is None:
+                if cooled_down(rule, entry, now):
+                    entry.active = new_alert(
+                        rule,
+                        key,
+                        marketplace=observation.marketplace,
+                        brand=observation.brand,
+                        subscription_id=observation.subscription_id,
+                        competitor_id=competitor_id,
+                        figures=finding.figures,
+                        entry=entry,
+                        now=now,
+                        hold=hold,
+                    )
+                    new.append(entry.active)
+                continue
+            if _refigure(alert, finding.figures, now) and alert.pk is not None:
+                changed[alert.pk] = alert
+            if alert.hold and not hold:  # its evidence is ours no more
+                if alert.pk is None:
+                    alert.hold, alert.held_since = "", None
+                    alert.in_digest = rule.in_quiet_hours(now)
+                else:
+                    alert.rule = rule
+                    released[alert.pk] = alert
+    # Every standing alert of this batch in one statement each, whatever their number; the
+    # resolved ones first, as a pair may reopen in the same batch (a rule without cooldown).
+    streaks.save()
+    if changed:
+        Alert.objects.bulk_update(list(changed.values()), [*FIGURE_FIELDS, "updated_at"])
+    if ended:
+        Alert.objects.filter(pk__in=list(ended), status__in=ACTIVE_STATUSES).update(
+            status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now
+        )
+    opened = _insert(new, now)
+    if released:
+        holds.release([alert for pk, alert in released.items() if pk not in ended], now)
+    return opened
 
 
-def _count_hit(
-    rule: AlertRule, key: str, observation_id: int, streaks: dict[tuple[int, str], RuleStreak]
-) -> bool:
-    """Count one more observation meeting the condition; whether the rule's N is reached."""
-    streak = streaks.get((rule.pk, key))
-    if streak is None:
-        streak = RuleStreak.objects.create(
-            rule=rule, pair_key=key, hits=1, last_observation_id=observation_id
-        )
-        streaks[(rule.pk, key)] = streak
-    elif streak.last_observation_id != observation_id:  # the same observation counts once
-        RuleStreak.objects.filter(pk=streak.pk).update(
-            hits=F("hits") + 1, last_observation_id=observation_id
-        )
-        streak.hits += 1
-        streak.last_observation_id = observation_id
-    return streak.hits >= rule.consecutive
+def _insert(alerts: list[Alert], now: dt.datetime) -> list[Alert]:
+    """Save new alerts in one statement; if another check opened one of them meanwhile, one by
+    one (that one gets the figures)."""
+    if not alerts:
+        return []
+    try:
+        with transaction.atomic():
+            return Alert.objects.bulk_create(alerts)
+    except IntegrityError:
+        for alert in alerts:
+            alert.pk = None
+        return [alert for alert in alerts if _save_new(alert, now)]
+
+
+class Streaks:
+    """How many observations in a row met each rule (consecutive > 1) for the pairs of a batch:
+    read in one query, counted in memory, written at the end in one statement per change."""
+
+    def __init__(self, rules: list[AlertRule], keys: set[str]) -> None:
+        self.rows: dict[tuple[int, str], RuleStreak] = {}
+        if rules:
+            self.rows = {
+                (streak.rule_id, streak.pair_key): streak
+                for streak in RuleStreak.objects.filter(rule__in=rules, pair_key__in=keys)
+            }
+        self.dropped: set[int] = set()
+        self.changed: dict[tuple[int, str], RuleStreak] = {}
+
+    def reset(self, rule: AlertRule, key: str) -> None:
+        streak = self.rows.pop((rule.pk, key), None)
+        self.changed.pop((rule.pk, key), None)
+        if streak is not None and streak.pk is not None:
+            self.dropped.add(streak.pk)
+
+    def hit(self, rule: AlertRule, key: str, observation_id: int) -> bool:
+        """Count one more observation meeting the condition; whether the rule's N is reached."""
+        streak = self.rows.get((rule.pk, key))
+        if streak is None:
+            streak = RuleStreak(rule=rule, pair_key=key, hits=1, last_observation_id=observation_id)
+            self.rows[(rule.pk, key)] = self.changed[(rule.pk, key)] = streak
+        elif streak.last_observation_id != observation_id:  # the same observation counts once
+            streak.hits += 1
+            streak.last_observation_id = observation_id
+            self.changed[(rule.pk, key)] = streak
+        return streak.hits >= rule.consecutive
+
+    def save(self) -> None:
+        if self.dropped:
+            RuleStreak.objects.filter(pk__in=self.dropped).delete()
+        new = [streak for streak in self.changed.values() if streak.pk is None]
+        counted = [streak for streak in self.changed.values() if streak.pk is not None]
+        if new:
+            # A streak another check started meanwhile keeps its count (it lags by one at most).
+            RuleStreak.objects.bulk_create(new, ignore_conflicts=True)
+        if counted:
+            RuleStreak.objects.bulk_update(counted, ["hits", "last_observation_id"])
+        self.dropped.clear()
+        self.changed.clear()
 
 
 def _refigure(alert: Alert, figures: dict[str, Any], now: dt.datetime) -> bool:
@@ -455,7 +699,7 @@ def cooled_down(rule: AlertRule, entry: Standing, now: dt.datetime) -> bool:
     return entry.last_resolved_at + dt.timedelta(hours=rule.cooldown_hours) <= now
 
 
-def open_alert(
+def new_alert(
     rule: AlertRule,
     key: str,
     *,
@@ -466,10 +710,11 @@ def open_alert(
     figures: dict[str, Any],
     entry: Standing,
     now: dt.datetime,
-) -> Alert | None:
-    """Open an alert for a rule and pair; None if another check opened it meanwhile (then that
-    one gets the figures)."""
-    alert = Alert(
+    hold: str = "",
+) -> Alert:
+    """An alert for a rule and pair, not saved. ``hold``: why it is held back from the
+    recipients (``holds``)."""
+    return Alert(
         rule=rule,
         kind=rule.kind,
         pair_key=key,
@@ -480,18 +725,35 @@ def open_alert(
         opened_at=now,
         updated_at=now,
         muted_until=entry.muted_until,
-        in_digest=rule.in_quiet_hours(now),
+        in_digest=not hold and rule.in_quiet_hours(now),
+        hold=hold,
+        held_since=now if hold else None,
         **figures,
     )
+
+
+def open_alert(rule: AlertRule, key: str, **fields: Any) -> Alert | None:
+    """Open an alert for a rule and pair (the arguments of ``new_alert``); None if another
+    check opened it meanwhile (then that one gets the figures)."""
+    alert = new_alert(rule, key, **fields)
+    return alert if _save_new(alert, fields["now"]) else None
+
+
+def _save_new(alert: Alert, now: dt.datetime) -> bool:
     try:
         with transaction.atomic():
             alert.save()
     except IntegrityError:
-        active = Alert.objects.filter(rule=rule, pair_key=key, status__in=ACTIVE_STATUSES).first()
+        if alert.status == AlertStatus.RESOLVED:
+            return False
+        active = Alert.objects.filter(
+            rule_id=alert.rule_id, pair_key=alert.pair_key, status__in=ACTIVE_STATUSES
+        ).first()
         if active is not None:
-            _update(active, figures, now)
-        return None
-    return alert
+            attnames = (Alert._meta.get_field(name).attname for name in FIGURE_FIELDS)
+            _update(active, {name: getattr(alert, name) for name in attnames}, now)
+        return False
+    return True
 
 
 def resolve(alert: Alert, now: dt.datetime | None = None) -> bool:

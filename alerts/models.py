@@ -40,6 +40,13 @@ class AlertStatus(models.TextChoices):
     RESOLVED = "resolved", _("Resolved")
 
 
+class HoldReason(models.TextChoices):
+    """Why an alert is held back from its recipients: the cause of its evidence may be ours."""
+
+    AGENTS_OFFLINE = "agents_offline", _("agents offline")
+    NIGHT_UNFINISHED = "night_unfinished", _("the night is unfinished")
+
+
 # An acknowledged alert still stands for its condition: it is the one alert of its rule and pair.
 ACTIVE_STATUSES = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
 
@@ -283,6 +290,19 @@ class Alert(models.Model):
     )
     acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
     muted_until = models.DateTimeField(_("muted until"), null=True, blank=True)
+    hold = models.CharField(
+        _("held because"),
+        max_length=20,
+        choices=HoldReason.choices,
+        blank=True,
+        help_text=_(
+            "Not told to anyone while the cause may be ours; told or dropped once it clears."
+        ),
+    )
+    held_since = models.DateTimeField(_("held since"), null=True, blank=True)
+    released_at = models.DateTimeField(
+        _("released"), null=True, blank=True, help_text=_("When a held alert was told after all.")
+    )
     in_digest = models.BooleanField(
         _("waits for the digest"),
         default=False,

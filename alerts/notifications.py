@@ -228,9 +228,10 @@ def _enqueue(ids: list[int]) -> None:
 
 
 def announce_alerts(alert_ids: list[int]) -> int:
-    """Tell the recipients of newly opened alerts (not muted, not held for the digest)."""
+    """Tell the recipients of newly opened alerts (not muted, not waiting for the digest, not
+    held while the cause may be ours)."""
     alerts = (
-        Alert.objects.filter(pk__in=alert_ids, in_digest=False)
+        Alert.objects.filter(pk__in=alert_ids, in_digest=False, hold="")
         .select_related("rule", "subscription", "competitor")
         .prefetch_related("rule__channels")
     )

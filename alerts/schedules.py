@@ -17,6 +17,20 @@ def ensure_schedules(**kwargs: Any) -> None:
             "unfinished by their deadline.",
         ),
         (
+            "alerts: queued checks",
+            "alerts.check_pending",
+            5,
+            "Checks observations still waiting in the alert queue if the task sent for them "
+            "was lost (normally each is checked within seconds).",
+        ),
+        (
+            "alerts: held alerts",
+            "alerts.review_holds",
+            10,
+            "Releases (or drops) the alerts held while agents were offline or the night was "
+            "unfinished, once the cause has cleared.",
+        ),
+        (
             "alerts: morning digest",
             "alerts.send_digests",
             15,

@@ -8,12 +8,12 @@ from typing import Any
 def check_observation(price_history_id: int) -> None:
     """Check the alert rules against a stored observation, in a Celery worker.
 
-    The result handler calls this after commit; the check runs in a worker so that the agent's
-    request never waits on it.
+    The result handler calls this after commit; the check runs in a worker, with whatever else
+    is waiting (``alerts.queue``), so that the agent's request never waits on it.
     """
-    from alerts.tasks import check_observation_task
+    from alerts import queue
 
-    check_observation_task.delay(price_history_id)
+    queue.enqueue(price_history_id)
 
 
 def notify(event: str, payload: dict[str, Any]) -> None:

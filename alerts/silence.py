@@ -11,11 +11,10 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from alerts import engine
+from alerts import engine, holds
+from alerts.holds import UNFINISHED
 from alerts.models import ACTIVE_STATUSES, Alert, AlertKind, AlertRule
-from watcher.models import Agent, AgentStatus, Competitor, Subscription, Task, TaskStatus
-
-UNFINISHED = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.PARSING)
+from watcher.models import Competitor, Subscription, Task
 
 
 def check_silence(now: dt.datetime | None = None) -> list[Alert]:
@@ -32,11 +31,11 @@ def check_silence(now: dt.datetime | None = None) -> list[Alert]:
                 opened += _no_price(rule, now)
             else:
                 opened += _batch_unfinished(rule, now)
-    if opened:
+    told = [alert.pk for alert in opened if not alert.hold]
+    if told:
         from alerts import notifications
 
-        ids = [alert.pk for alert in opened]
-        transaction.on_commit(lambda: notifications.announce_alerts(ids))
+        transaction.on_commit(lambda: notifications.announce_alerts(told))
     return opened
 
 
@@ -44,16 +43,6 @@ def _last_due_night(rule: AlertRule, now: dt.datetime) -> dt.date:
     """The latest night whose deadline has passed (a night is named by its evening's date)."""
     local = timezone.localtime(now)
     return local.date() - dt.timedelta(days=1 if local.time() >= rule.deadline else 2)
-
-
-def cause_is_ours(now: dt.datetime) -> str:
-    """Why prices may be missing through no fault of the marketplace ("" if no reason)."""
-    if not Agent.objects.filter(is_enabled=True).exclude(status=AgentStatus.OFFLINE).exists():
-        return _("no agent is online")
-    night = timezone.localdate(now) - dt.timedelta(days=1)
-    if Task.objects.filter(scheduled_date=night, status__in=UNFINISHED).exists():
-        return _("last night is unfinished")
-    return ""
 
 
 def _narrowed(rule: AlertRule, subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
@@ -97,7 +86,8 @@ def _no_price(rule: AlertRule, now: dt.datetime) -> list[Alert]:
     if not new:
         return []
     standing = engine.standing([rule], set(new), now)
-    reason = cause_is_ours(now)
+    # Silence may be ours (no agent working, the night not done): held, and saying why.
+    hold = holds.Judge(now).hold(rule.kind, None)
     opened = []
     for key, (subscription, competitor, last) in new.items():
         entry = standing[(rule.pk, key)]
@@ -108,10 +98,6 @@ def _no_price(rule: AlertRule, now: dt.datetime) -> list[Alert]:
             if last
             else _("no valid price yet")
         )
-        if reason:
-            # Muted, and saying why: the cause may be ours, not the marketplace's.
-            details += " · " + _("muted: %(reason)s") % {"reason": reason}
-            entry.muted_until = max(entry.muted_until or now, now + dt.timedelta(days=1))
         alert = engine.open_alert(
             rule,
             key,
@@ -122,6 +108,7 @@ def _no_price(rule: AlertRule, now: dt.datetime) -> list[Alert]:
             figures={"details": details[:500]},
             entry=entry,
             now=now,
+            hold=hold,
         )
         if alert is not None:
             opened.append(alert)

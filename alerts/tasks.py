@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from alerts import engine, notifications, silence
+from alerts import engine, holds, notifications, queue, silence
 
 
 @shared_task(name="alerts.check_observation", ignore_result=True)
 def check_observation_task(price_history_id: int) -> None:
+    # Still runs tasks queued before the batched queue existed.
     engine.check(price_history_id)
+
+
+@shared_task(name="alerts.check_pending", ignore_result=True)
+def check_pending() -> None:
+    queue.drain()
+
+
+@shared_task(name="alerts.review_holds", ignore_result=True)
+def review_holds() -> None:
+    holds.review()
 
 
 @shared_task(

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from alerts.models import Alert, AlertKind, AlertRule
+from alerts.models import Alert, AlertKind, AlertRule, HoldReason
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -21,6 +21,10 @@ class AlertSerializer(serializers.ModelSerializer):
     sku_url = serializers.SerializerMethodField()
     competitor_url = serializers.SerializerMethodField()
     price_level = serializers.SerializerMethodField()
+    hold = serializers.SerializerMethodField(
+        help_text="Why the alert is held back from its recipients: agents_offline or "
+        "night_unfinished (the cause of its evidence may be ours); null when it is not held."
+    )
 
     class Meta:
         model = Alert
@@ -45,6 +49,9 @@ class AlertSerializer(serializers.ModelSerializer):
             "our_observation_id",
             "their_observation_id",
             "muted_until",
+            "hold",
+            "held_since",
+            "released_at",
             "opened_at",
             "updated_at",
             "resolved_at",
@@ -79,6 +86,10 @@ class AlertSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_price_level(self, alert: Alert) -> str | None:
         return alert.price_level or None
+
+    @extend_schema_field(serializers.ChoiceField(choices=HoldReason.choices, allow_null=True))
+    def get_hold(self, alert: Alert) -> str | None:
+        return alert.hold or None
 
 
 PRICE_KINDS = (AlertKind.DUMPING, AlertKind.PRICE_DROP, AlertKind.PRICE_RISE)

@@ -52,6 +52,11 @@ def _text(request: Request, name: str) -> str:
             OpenApiParameter("kind", enum=AlertKind.values, description="Only this kind"),
             OpenApiParameter("marketplace", str, description="Only this marketplace"),
             OpenApiParameter("brand", str, description="Only this brand"),
+            OpenApiParameter(
+                "held",
+                bool,
+                description="true: only alerts held while the cause may be ours; false: the others",
+            ),
         ],
     )
 )
@@ -74,6 +79,11 @@ class AlertListView(generics.ListAPIView):
             alerts = alerts.filter(marketplace=marketplace)
         if brand := _text(self.request, "brand"):
             alerts = alerts.filter(brand=brand)
+        held = _text(self.request, "held")
+        if held:
+            if held not in ("true", "false"):
+                raise ValidationError({"held": _("Unknown value: %(value)s") % {"value": held}})
+            alerts = alerts.exclude(hold="") if held == "true" else alerts.filter(hold="")
         return alerts
 
 

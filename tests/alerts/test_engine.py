@@ -366,3 +366,83 @@ def test_a_check_racing_another_to_open_the_same_alert_updates_that_one(pair, cl
     [only] = open_alerts()
     assert only.pk == first.pk and only.their_price == 850
     assert only.their_observation_id == later.pk
+
+
+# --- Batches: what the worker checks at once -----------------------------------------------------
+
+
+def test_a_batch_sees_each_observation_as_if_checked_alone(no_default_rules, clock) -> None:
+    subscription = SubscriptionFactory()
+    rival, other = CompetitorFactory.create_batch(2, subscription=subscription)
+    rule(cooldown_hours=0)
+    rule(AlertKind.OUT_OF_STOCK, name="oos")
+    rule(AlertKind.BACK_IN_STOCK, name="back")
+    observe(clock, subscription, price=1000)
+    batch = [
+        observe(clock, subscription, rival, price=900),  # opens a dumping alert
+        observe(clock, subscription, rival, price=850),  # updates it, no second one
+        observe(clock, subscription, other, price=None),  # out of stock
+        observe(clock, subscription, price=850),  # our price meets theirs: resolves it
+        observe(clock, subscription, rival, price=700),  # reopens (no cooldown)
+        observe(clock, subscription, other, price=990),  # back in stock: against the None
+    ]
+    opened = engine.check_many([o.pk for o in reversed(batch)])  # any order: by time
+    kinds = sorted(a.kind for a in opened)
+    assert kinds == ["back_in_stock", "dumping", "dumping", "out_of_stock"]
+    first, second = sorted(
+        Alert.objects.filter(kind=AlertKind.DUMPING, competitor=rival), key=lambda a: a.pk
+    )
+    assert first.status == AlertStatus.RESOLVED and first.their_price == 850
+    assert second.status == AlertStatus.OPEN and (second.our_price, second.their_price) == (
+        850,
+        700,
+    )
+    assert second.their_observation_id == batch[4].pk
+
+
+def test_a_batch_reads_the_history_between_its_observations_exactly(pair, clock) -> None:
+    subscription, competitor = pair
+    rule(AlertKind.PRICE_DROP, threshold_pct=Decimal(5))
+    observe(clock, subscription, competitor, price=1000)
+    first = observe(clock, subscription, competitor, price=1000)
+    # stored in between but checked elsewhere (another worker's batch)
+    observe(clock, subscription, competitor, price=2000)
+    observe(clock, subscription, competitor, price=2000)
+    last = observe(clock, subscription, competitor, price=1500)
+    opened = engine.check_many([first.pk, last.pk])
+    # the first saw no drop (1000 → 1000), the last a 25 % drop from 2000
+    assert [(a.their_price, a.difference_pct) for a in opened] == [(1500, 25)]
+
+
+def test_a_batch_costs_the_same_few_queries_however_many_observations(
+    no_default_rules, clock, django_assert_max_num_queries
+) -> None:
+    for kind in AlertKind.values[:6]:
+        rule(kind, threshold_pct=Decimal(5), rating_threshold=Decimal(4), consecutive=2)
+    batch = []
+    for _ in range(20):
+        subscription = SubscriptionFactory()
+        rivals = CompetitorFactory.create_batch(3, subscription=subscription)
+        for rival in rivals:
+            observe(clock, subscription, rival, price=1000)
+        observe(clock, subscription, price=1000)
+        batch.append(observe(clock, subscription, price=1000, rating=Decimal("4.8")))
+        batch += [observe(clock, subscription, rival, price=1000) for rival in rivals]
+    # the observations, rules, latest prices, previous readings, standing alerts, streaks and
+    # the write block's savepoint and its release (the test runs inside a transaction): the
+    # same 8 queries as one observation alone, for 80
+    with django_assert_max_num_queries(8):
+        assert engine.check_many([o.pk for o in batch]) == []
+
+
+def test_a_batch_compares_our_sku_only_with_active_competitors(pair, clock) -> None:
+    subscription, rival = pair
+    gone = CompetitorFactory(subscription=subscription, is_active=False)
+    rule()
+    observe(clock, subscription, rival, price=990)
+    # a last observation of a competitor just switched off, in the same batch as our price
+    batch = [
+        observe(clock, subscription, gone, price=500),
+        observe(clock, subscription, price=1000),
+    ]
+    assert engine.check_many([o.pk for o in batch]) == []

@@ -1,5 +1,5 @@
 """The silence rules on their schedule: no valid price for N nights, a night unfinished by its
-deadline; muted (and saying so) while the cause may be ours."""
+deadline; held (and saying so) while the cause may be ours."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from alerts.models import Alert, AlertKind, AlertStatus
+from alerts.models import Alert, AlertKind, AlertStatus, HoldReason
 from alerts.silence import check_silence
 from tests.alerts.conftest import observe, rule
 from tests.factories import AgentFactory, CompetitorFactory, SubscriptionFactory, TaskFactory
@@ -44,7 +44,7 @@ def test_a_sku_without_a_valid_price_for_n_nights(no_default_rules, online, cloc
     by_competitor = {a.competitor: a for a in opened}
     assert by_competitor[None].details == "нет цены ни разу"
     assert "нет цены с" in by_competitor[rival].details
-    assert not any(a.is_muted() for a in opened) and new.pk
+    assert not any(a.is_muted() or a.hold for a in opened) and new.pk
     # run again: the same alerts, no second ones
     assert check_silence() == []
     # a valid price arrives: that alert resolves itself
@@ -54,14 +54,16 @@ def test_a_sku_without_a_valid_price_for_n_nights(no_default_rules, online, cloc
     assert Alert.objects.get(competitor=rival).status == AlertStatus.OPEN
 
 
-def test_silence_is_muted_and_says_so_while_the_cause_may_be_ours(no_default_rules) -> None:
+def test_silence_is_held_and_says_so_while_the_cause_may_be_ours(no_default_rules) -> None:
     rule(AlertKind.NO_PRICE_NIGHTS, nights=2)
     AgentFactory(status=AgentStatus.OFFLINE)
     quiet = SubscriptionFactory()
     aged(5, quiet)
     [alert] = check_silence()
-    assert alert.is_muted()
-    assert "нет агентов онлайн" in alert.details
+    assert (
+        alert.hold == HoldReason.AGENTS_OFFLINE and alert.get_hold_display() == "агенты не в сети"
+    )
+    assert alert.status == AlertStatus.OPEN
 
 
 def test_a_night_unfinished_by_the_deadline(no_default_rules, online) -> None:
@@ -88,6 +90,7 @@ def test_migrate_creates_the_alerts_periodic_tasks(db: None) -> None:
     tasks = {t.task: t for t in PeriodicTask.objects.select_related("interval")}
     assert tasks["alerts.check_silence"].interval.every == 60
     assert tasks["alerts.send_digests"].interval.every == 15
-    assert all(
-        tasks[name].expire_seconds for name in ("alerts.check_silence", "alerts.send_digests")
-    )
+    assert tasks["alerts.review_holds"].interval.every == 10
+    assert tasks["alerts.check_pending"].interval.every == 5
+    names = ("alerts.check_silence", "alerts.send_digests", "alerts.review_holds")
+    assert all(tasks[name].expire_seconds for name in names)
