@@ -349,6 +349,22 @@ class RuleStreak(models.Model):
         return f"{self.rule_id}/{self.pair_key}: {self.hits}"
 
 
+class PendingCheck(models.Model):
+    """A stored observation the alert engine has not checked yet.
+
+    Written in the transaction that stores the observation and deleted in the one that checks
+    it, so neither a lost Redis nor a worker killed mid-check loses a check.
+    """
+
+    observation = models.OneToOneField(
+        "watcher.PriceHistory", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    queued_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.observation_id)
+
+
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     SENT = "sent", _("Sent")

@@ -6,10 +6,11 @@ from typing import Any
 
 
 def check_observation(price_history_id: int) -> None:
-    """Check the alert rules against a stored observation, in a Celery worker.
+    """Queue a stored observation for the alert rules, inside the transaction that stores it.
 
-    The result handler calls this after commit; the check runs in a worker, with whatever else
-    is waiting (``alerts.queue``), so that the agent's request never waits on it.
+    The check runs in a worker after commit, with whatever else is waiting (``alerts.queue``),
+    so that the agent's request never waits on it; the queue commits with the observation, so
+    no check is lost.
     """
     from alerts import queue
 

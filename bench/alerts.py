@@ -6,7 +6,7 @@ Builds a scratch test database (Django's test-database machinery, from the setti
 1,000 × 9: 10,000 SKUs), R rules (default 100: every kind, most narrowed to a brand or a
 marketplace, some everywhere) and one night of earlier observations as references. Then it
 saves N observations without checks (the baseline), N more the product's way: each handed to
-``alerts.services.check_observation`` as the result handler does (queued in Redis), with the
+``alerts.services.check_observation`` as the result handler does (queued in PostgreSQL), with the
 worker's ``alerts.queue.drain`` checking them in batches; and N more each checked alone with
 ``alerts.engine.check`` (what a worker does when it is idle). It prints the rates and their
 ratios to the baseline. 85 % of the observations repeat yesterday's price, the rest move by
@@ -39,7 +39,7 @@ from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from alerts import engine, queue, services  # noqa: E402
-from alerts.models import AlertRule, PriceLevel  # noqa: E402
+from alerts.models import AlertRule, PendingCheck, PriceLevel  # noqa: E402
 from parser.types import Marketplace  # noqa: E402
 from watcher.models import Competitor, PriceHistory, Subscription  # noqa: E402
 from watcher.services.redis import get_redis  # noqa: E402
@@ -106,10 +106,9 @@ def run(pairs, count: int, mode: str) -> float:
     """Seconds to save ``count`` observations: ``plain``, ``queued`` (the product's path, the
     worker draining what is queued) or ``alone`` (each checked on its own)."""
     rng = random.Random({"plain": 13, "queued": 11, "alone": 17}[mode])
-    redis = get_redis()
-    redis.delete(queue.PENDING_KEY)
-    # A worker busy with a drain: the ids wait for it (no Celery task is sent from the bench).
-    redis.set(queue.SCHEDULED_KEY, 1)
+    PendingCheck.objects.all().delete()
+    # A worker busy with a drain: the observations wait for it (the bench sends no Celery task).
+    get_redis().set(queue.SCHEDULED_KEY, 1)
     started = time.perf_counter()
     for _ in range(count):
         subscription, competitor = rng.choice(pairs)
@@ -161,7 +160,7 @@ def main() -> None:
             )
         print("target: save + queued check >= 50 % of save only")
     finally:
-        get_redis().delete(queue.PENDING_KEY, queue.SCHEDULED_KEY)
+        get_redis().delete(queue.SCHEDULED_KEY)
         teardown_databases(old, verbosity=0)
 
 

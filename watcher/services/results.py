@@ -324,5 +324,5 @@ def record_observation(
         price = PriceHistory.objects.create(task=task, **values)
     outcome = TaskOutcome.OK if card.current_price is not None else TaskOutcome.OUT_OF_STOCK
     _settle(task, report, TaskStatus.COMPLETED, outcome, reparse=replace)
-    transaction.on_commit(lambda: check_observation(price.pk))
+    check_observation(price.pk)
     return price
