@@ -149,7 +149,7 @@ def unblock_ip(request: HttpRequest, agent_id: str, block_id: int) -> HttpRespon
     try:
         ip = panics.unblock_ip(agent, block_id, request.user)
     except NotFound as exc:
-        return JsonResponse({"detail": str(exc.message)}, status=404)
+        return JsonResponse({"detail": exc.message}, status=404)
     return JsonResponse({"detail": _("IP %(ip)s unblocked.") % {"ip": ip}, "ip": ip})
 
 
@@ -178,24 +178,26 @@ def _error(request: HttpRequest, status: int, detail: str, page: Callable[..., H
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 404, "Not found.", lambda: defaults.page_not_found(request, exception))
+    return _error(
+        request, 404, _("Not found."), lambda: defaults.page_not_found(request, exception)
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _error(request, 500, "Server error.", lambda: defaults.server_error(request))
+    return _error(request, 500, _("Server error."), lambda: defaults.server_error(request))
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 400, "Bad request.", lambda: defaults.bad_request(request, exception))
+    return _error(request, 400, _("Bad request."), lambda: defaults.bad_request(request, exception))
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     page = lambda: defaults.permission_denied(request, exception)  # noqa: E731
-    return _error(request, 403, "Permission denied.", page)
+    return _error(request, 403, _("Permission denied."), page)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     from django.views.csrf import csrf_failure as django_csrf_failure
 
     page = lambda: django_csrf_failure(request, reason)  # noqa: E731
-    return _error(request, 403, "CSRF check failed.", page)
+    return _error(request, 403, _("CSRF check failed."), page)

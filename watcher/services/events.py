@@ -182,7 +182,9 @@ def agent_changed(agent: Agent, event: AgentEventName) -> None:
 def blocks_changed(agent: Agent, blocks: Iterable[PanicBlock]) -> None:
     """Tell the live pages which IP blocks now keep the agent idle (after commit)."""
     rows = [block_row(b) for b in blocks]
-    send_event(LIVE_AGENTS_GROUP, {"type": "live.blocks", "agent_id": str(agent.pk), "blocks": rows})
+    send_event(
+        LIVE_AGENTS_GROUP, {"type": "live.blocks", "agent_id": str(agent.pk), "blocks": rows}
+    )
 
 
 # --- Rows: what the live pages show ------------------------------------------------------------
