@@ -11,9 +11,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from config.grammar import Grammar, GrammarAdmin
 from office.models import ModuleKey, OfficeAgentStatus, OfficeStatus
 from office.services import dashboard
 from office.services.keys import MODULE_KEY_PREFIX, create_module_key
@@ -27,8 +28,22 @@ STATUS_COLORS = {
 }
 
 
+# How each model's name reads in the admin's phrases (see watcher.admin_helpers.Grammar).
+AGENT_STATUS_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "office agent"),
+    _("Delete selected office agents"),
+    ngettext_lazy("%(count)d office agent", "%(count)d office agents", "count"),
+)
+MODULE_KEY_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "module key"),
+    _("Delete selected module keys"),
+    ngettext_lazy("%(count)d module key", "%(count)d module keys", "count"),
+)
+
+
 @admin.register(OfficeAgentStatus)
-class OfficeAgentStatusAdmin(admin.ModelAdmin):
+class OfficeAgentStatusAdmin(GrammarAdmin):
+    grammar = AGENT_STATUS_GRAMMAR
     list_display = (
         "name", "agent_id", "department", "brand", "shown_status", "task", "last_activity",
         "salary_equivalent", "fte_coefficient",
@@ -57,7 +72,8 @@ NEW_KEY_ATTR = "office_new_module_key"  # on the request, from save_model to res
 
 
 @admin.register(ModuleKey)
-class ModuleKeyAdmin(admin.ModelAdmin):
+class ModuleKeyAdmin(GrammarAdmin):
+    grammar = MODULE_KEY_GRAMMAR
     form = ModuleKeyForm
     list_display = ("department", "description", "masked_key", "is_active", "created_at",
                     "last_used_at")  # fmt: skip

@@ -49,7 +49,7 @@ def test_validation_messages_follow_the_language(agent) -> None:
             {"status": "ready", "stats": {"n": "a\x00b"}},
             format="json",
             **lang,
-        )  # fmt: skip
+        )
     )
     assert (ru.status_code, en.status_code) == (400, 400)
     assert en.json() == {"stats": ["Null characters are not allowed."]}
@@ -97,7 +97,7 @@ def test_our_error_codes_messages_follow_the_language(agent) -> None:
             {"raw_text": "", "timing_ms": 1, "success": False, "error": "x"},
             format="json",
             **lang,
-        )  # fmt: skip
+        )
     )
     assert (ru.status_code, en.status_code) == (404, 404)
     assert en.json() == {"detail": "Unknown task", "code": "not_found"}

@@ -159,8 +159,8 @@ def test_the_admin_lists_agents_and_module_keys_in_russian() -> None:
     client.force_login(User.objects.create_superuser("root", "r@example.com", "x"))
     html = client.get("/admin/office/officeagentstatus/", HTTP_ACCEPT_LANGUAGE="ru").content
     text = html.decode()
-    assert "Выберите для изменения: статус агента" in text
+    assert "Выберите статус агента для изменения" in text
     assert "Юридический мониторинг" in text
     response = client.get("/admin/office/modulekey/add/", HTTP_ACCEPT_LANGUAGE="ru")
     assert response.status_code == 200
-    assert "Добавить: ключ модуля" in response.content.decode()
+    assert "Добавить ключ модуля" in response.content.decode()
