@@ -142,3 +142,14 @@ def count_label(model_admin: admin.ModelAdmin | None, count: int) -> str:
     if grammar is not None:
         return str(grammar.count % {"count": count})
     return ngettext("%(count)d row", "%(count)d rows", count) % {"count": count}
+
+
+# Names of a library without a Russian catalog Django can find (djangorestframework-simplejwt
+# ships ``ru_RU`` only): translated in ours so that the admin index reads Russian.
+LIBRARY_NAMES = (
+    gettext_noop("Token Blacklist"),
+    gettext_noop("Outstanding Token"),
+    gettext_noop("Outstanding Tokens"),
+    gettext_noop("Blacklisted Token"),
+    gettext_noop("Blacklisted Tokens"),
+)

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.formats import number_format
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -44,9 +45,10 @@ MODULE_KEY_GRAMMAR = Grammar(
 @admin.register(OfficeAgentStatus)
 class OfficeAgentStatusAdmin(GrammarAdmin):
     grammar = AGENT_STATUS_GRAMMAR
+    # The brand (empty for most agents) is a filter and on the detail page: the list fits 1366 px.
     list_display = (
-        "name", "agent_id", "department", "brand", "shown_status", "task", "last_activity",
-        "salary_equivalent", "fte_coefficient",
+        "name", "agent_id", "department", "shown_status", "task", "last_activity", "salary",
+        "fte_coefficient",
     )  # fmt: skip
     list_filter = ("department", "status", "brand")
     search_fields = ("agent_id", "name", "task")
@@ -55,6 +57,10 @@ class OfficeAgentStatusAdmin(GrammarAdmin):
         "agent_id", "department", "name", "brand", "salary_equivalent", "fte_coefficient",
         *readonly_fields,
     )  # fmt: skip
+
+    @admin.display(description=_("salary equivalent, ₽ a month"), ordering="salary_equivalent")
+    def salary(self, obj: OfficeAgentStatus) -> str:
+        return number_format(obj.salary_equivalent, force_grouping=True)
 
     @admin.display(description=_("status"), ordering="status")
     def shown_status(self, obj: OfficeAgentStatus) -> SafeString:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_noop, ngettext_lazy, pgettext_lazy
 from django_celery_beat import admin as beat_admin  # registers its screens first
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -69,8 +69,29 @@ BEAT_SCREENS = (
     ),
 )
 
-# django-celery-beat's own action messages, translated in our catalog (its Russian catalog
-# lacks them): listed here so that makemessages keeps them.
+# django-celery-beat's own strings that its Russian catalog lacks (or gets wrong), translated
+# in ours: listed here so that makemessages keeps them.
+BEAT_STRINGS = (
+    gettext_noop("Periodic Tasks"),
+    gettext_noop("Schedule"),
+    gettext_noop("Arguments"),
+    gettext_noop("Execution Options"),
+    gettext_noop("Astronomical dawn"),
+    gettext_noop("Civil dawn"),
+    gettext_noop("Nautical dawn"),
+    gettext_noop("Astronomical dusk"),
+    gettext_noop("Civil dusk"),
+    gettext_noop("Nautical dusk"),
+    gettext_noop("Solar noon"),
+    gettext_noop("Sunrise"),
+    gettext_noop("Sunset"),
+    gettext_noop("clocked"),
+    gettext_noop("Only one can be set, in expires and expire_seconds"),
+    gettext_noop("Expires timedelta with seconds"),
+    gettext_noop(
+        "Timedelta with seconds which the schedule will no longer trigger the task to run"
+    ),
+)
 BEAT_MESSAGES = (
     ngettext_lazy("{0} task was successfully enabled", "{0} tasks were successfully enabled"),
     ngettext_lazy("{0} task was successfully disabled", "{0} tasks were successfully disabled"),

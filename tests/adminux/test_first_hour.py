@@ -35,6 +35,11 @@ LIST_PAGES = {
     "tasks": "/admin/watcher/task/",
     "prices": "/admin/watcher/pricehistory/",
     "agents": "/admin/watcher/agent/",
+    "ip-blocks": "/admin/watcher/panicblock/",
+    "alert-rules": "/admin/alerts/alertrule/",
+    "office-agents": "/admin/office/officeagentstatus/",
+    "periodic-tasks": "/admin/django_celery_beat/periodictask/",
+    "index": "/admin/",
     "live": "/live/agents/",
 }
 

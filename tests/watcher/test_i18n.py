@@ -348,7 +348,10 @@ def grammar_problems(text: str, names: list[tuple[str, str]]) -> list[str]:
             rx = re.compile(rf"{VERBS} {re.escape(singular)}(?![а-яё])", re.IGNORECASE)
             problems += [m.group(0) for m in rx.finditer(text)]
         # «21 задачи», «6 подписки», «5 конкуренты»: a nominative plural after a number is
-        # right only for 2–4 of a noun whose genitive singular looks the same (задачи).
+        # right only for 2–4 of a noun whose genitive singular looks the same (задачи). (A
+        # library's name with one form for both numbers, celery-beat's 'clocked', is no clue.)
+        if plural == singular:
+            continue
         for m in re.finditer(rf"\b(\d+) {re.escape(plural)}(?![а-яё])", text, re.IGNORECASE):
             if ru_plural_form(int(m.group(1))) != 1 or first.startswith(ANIMATE):
                 problems.append(m.group(0))
