@@ -129,14 +129,7 @@ def clear_panic(request: HttpRequest, agent_id: str) -> HttpResponse:
         return _refused()
     agent = get_object_or_404(Agent, pk=agent_id)
     done = panics.clear_panic(agent, request.user)
-    parts = [_("Panic cleared.")]
-    if done.ips:
-        parts.append(_("IP blocks lifted: %(ips)s.") % {"ips": ", ".join(done.ips)})
-    if done.resumed:
-        parts.append(_("“Resume” sent."))
-    elif not done.connected:
-        parts.append(_("The agent is not connected: it stays in panic until it gets “resume”."))
-    return JsonResponse({"detail": " ".join(parts), "ips": done.ips, "resumed": done.resumed})
+    return JsonResponse({"detail": done.describe(), "ips": done.ips, "resumed": done.resumed})
 
 
 @require_POST

@@ -26,6 +26,19 @@ class PanicCleared:
     resumed: bool = False
     connected: bool = True
 
+    def describe(self) -> str:
+        """One sentence or three, for the operator and for the agent's history."""
+        parts = [gettext("Panic cleared.")]
+        if self.ips:
+            parts.append(gettext("IP blocks lifted: %(ips)s.") % {"ips": ", ".join(self.ips)})
+        if self.resumed:
+            parts.append(gettext("“Resume” sent."))
+        elif not self.connected:
+            parts.append(
+                gettext("The agent is not connected: it stays in panic until it gets “resume”.")
+            )
+        return " ".join(parts)
+
 
 def _record(user: Any, agent: Agent, message: str) -> None:
     # The agent's admin history (LogEntry's public API): who, when and what.
@@ -52,15 +65,9 @@ def clear_panic(agent: Agent, user: Any) -> PanicCleared:
             resumed = True
         except Unavailable:
             connected = False
-    parts = [gettext("Cleared the panic.")]
-    if ips:
-        parts.append(gettext("IP blocks lifted: %(ips)s.") % {"ips": ", ".join(ips)})
-    if resumed:
-        parts.append(gettext("“Resume” sent."))
-    elif not connected:
-        parts.append(gettext("The agent was not connected: “resume” was not sent."))
-    _record(user, agent, " ".join(parts))
-    return PanicCleared(ips=ips, resumed=resumed, connected=connected)
+    done = PanicCleared(ips=ips, resumed=resumed, connected=connected)
+    _record(user, agent, done.describe())
+    return done
 
 
 def unblock_ip(agent: Agent, block_id: int, user: Any) -> str:
