@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from config.grammar import Grammar, GrammarAdmin
 from office.models import ModuleKey, OfficeAgentStatus, OfficeStatus
 from office.services import dashboard
+from office.services.dashboard import department_label
 from office.services.keys import MODULE_KEY_PREFIX, create_module_key
 from watcher.admin_helpers import GREY, badge
 
@@ -42,15 +44,35 @@ MODULE_KEY_GRAMMAR = Grammar(
 )
 
 
+class DepartmentFilter(admin.SimpleListFilter):
+    """Departments by their names, not their codes (the codes stay in the URL)."""
+
+    title = _("department")
+    parameter_name = "department"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        codes = model_admin.get_queryset(request).values_list("department", flat=True).distinct()
+        return sorted(((c, department_label(c)) for c in codes), key=lambda item: item[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(department=self.value()) if self.value() else queryset
+
+
+class DepartmentColumn:
+    @admin.display(description=_("department"), ordering="department")
+    def department_name(self, obj: OfficeAgentStatus | ModuleKey) -> str:
+        return department_label(obj.department)
+
+
 @admin.register(OfficeAgentStatus)
-class OfficeAgentStatusAdmin(GrammarAdmin):
+class OfficeAgentStatusAdmin(DepartmentColumn, GrammarAdmin):
     grammar = AGENT_STATUS_GRAMMAR
     # The brand (empty for most agents) is a filter and on the detail page: the list fits 1366 px.
     list_display = (
-        "name", "agent_id", "department", "shown_status", "task", "last_activity", "salary",
+        "name", "agent_id", "department_name", "shown_status", "task", "last_activity", "salary",
         "fte_coefficient",
     )  # fmt: skip
-    list_filter = ("department", "status", "brand")
+    list_filter = (DepartmentFilter, "status", "brand")
     search_fields = ("agent_id", "name", "task")
     readonly_fields = ("status", "last_activity", "task", "metrics", "created_at", "updated_at")
     fields = (
@@ -78,12 +100,12 @@ NEW_KEY_ATTR = "office_new_module_key"  # on the request, from save_model to res
 
 
 @admin.register(ModuleKey)
-class ModuleKeyAdmin(GrammarAdmin):
+class ModuleKeyAdmin(DepartmentColumn, GrammarAdmin):
     grammar = MODULE_KEY_GRAMMAR
     form = ModuleKeyForm
-    list_display = ("department", "description", "masked_key", "is_active", "created_at",
+    list_display = ("department_name", "description", "masked_key", "is_active", "created_at",
                     "last_used_at")  # fmt: skip
-    list_filter = ("department", "is_active")
+    list_filter = (DepartmentFilter, "is_active")
     search_fields = ("department", "description", "key_prefix")
     readonly_fields = ("masked_key", "created_at", "last_used_at")
 
