@@ -51,7 +51,8 @@ class DepartmentFilter(admin.SimpleListFilter):
     parameter_name = "department"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        codes = model_admin.get_queryset(request).values_list("department", flat=True).distinct()
+        rows = model_admin.get_queryset(request).order_by("department")  # DISTINCT by code only
+        codes = rows.values_list("department", flat=True).distinct()
         return sorted(((c, department_label(c)) for c in codes), key=lambda item: item[1])
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
