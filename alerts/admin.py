@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, ngettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from alerts import engine, notifications
@@ -27,8 +27,31 @@ from alerts.models import (
     Delivery,
     NotificationChannel,
 )
+from config.grammar import Grammar, GrammarAdmin
 from watcher.admin_helpers import screenshot_image
 from watcher.models import TaskReport, product_url
+
+# How each model's name reads in the admin's phrases (see watcher.admin_helpers.Grammar).
+ALERT_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "alert"),
+    _("Delete selected alerts"),
+    ngettext_lazy("%(count)d alert", "%(count)d alerts", "count"),
+)
+RULE_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "alert rule"),
+    _("Delete selected alert rules"),
+    ngettext_lazy("%(count)d alert rule", "%(count)d alert rules", "count"),
+)
+CHANNEL_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "notification channel"),
+    _("Delete selected notification channels"),
+    ngettext_lazy("%(count)d notification channel", "%(count)d notification channels", "count"),
+)
+DELIVERY_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "delivery"),
+    _("Delete selected deliveries"),
+    ngettext_lazy("%(count)d delivery", "%(count)d deliveries", "count"),
+)
 
 
 def _product_links(marketplace: str, sku: str | None) -> SafeString | str:
@@ -52,7 +75,8 @@ class MuteForm(ActionForm):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(GrammarAdmin):
+    grammar = ALERT_GRAMMAR
     list_display = (
         "opened_at", "kind", "status", "marketplace", "brand", "our_sku", "competitor_sku",
         "price_level", "our_price", "their_price", "difference_rub", "difference_pct",
@@ -164,7 +188,8 @@ class AlertRuleForm(ModelForm):
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(admin.ModelAdmin):
+class AlertRuleAdmin(GrammarAdmin):
+    grammar = RULE_GRAMMAR
     form = AlertRuleForm
     list_display = (
         "name", "kind", "threshold_pct", "threshold_rub", "price_level", "consecutive",
@@ -224,7 +249,8 @@ class ChannelForm(ModelForm):
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin):
+class NotificationChannelAdmin(GrammarAdmin):
+    grammar = CHANNEL_GRAMMAR
     form = ChannelForm
     list_display = ("name", "kind", "target", "has_secret", "agent_events", "is_active")
     list_filter = ("kind", "is_active", "agent_events")
@@ -251,7 +277,8 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(GrammarAdmin):
+    grammar = DELIVERY_GRAMMAR
     list_display = (
         "created_at", "event", "kind", "channel", "recipient", "status", "attempts",
         "sent_at", "alert_link", "last_error",

@@ -71,7 +71,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "import_export",
-    "axes",
+    "config.apps.AxesConfig",  # django-axes, with a name operators understand
     "parser",
     "alerts",
     "watcher",

@@ -18,13 +18,43 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy, pgettext_lazy
 
+from config.grammar import Grammar, GrammarAdmin
 from parser import reports
 from parser.models import BackendRoute, LLMUpstream, ParseAttempt, ParseJob, Prompt
 
+# How each model's name reads in the admin's phrases (see config.grammar.Grammar).
+UPSTREAM_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "LLM upstream"),
+    _("Delete selected LLM upstreams"),
+    ngettext_lazy("%(count)d LLM upstream", "%(count)d LLM upstreams", "count"),
+)
+PROMPT_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "prompt"),
+    _("Delete selected prompts"),
+    ngettext_lazy("%(count)d prompt", "%(count)d prompts", "count"),
+)
+ROUTE_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "backend route"),
+    _("Delete selected backend routes"),
+    ngettext_lazy("%(count)d backend route", "%(count)d backend routes", "count"),
+)
+JOB_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "parse job"),
+    _("Delete selected parse jobs"),
+    ngettext_lazy("%(count)d parse job", "%(count)d parse jobs", "count"),
+)
+ATTEMPT_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "parse attempt"),
+    _("Delete selected parse attempts"),
+    ngettext_lazy("%(count)d parse attempt", "%(count)d parse attempts", "count"),
+)
+
 
 @admin.register(LLMUpstream)
-class LLMUpstreamAdmin(admin.ModelAdmin):
+class LLMUpstreamAdmin(GrammarAdmin):
+    grammar = UPSTREAM_GRAMMAR
     list_display = (
         "name",
         "kind",
@@ -59,7 +89,8 @@ class LLMUpstreamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(GrammarAdmin):
+    grammar = PROMPT_GRAMMAR
     list_display = ("name", "marketplace", "version", "is_active", "external_id", "updated_at")
     list_filter = ("is_active", "marketplace")
     search_fields = ("name", "text", "external_id")
@@ -73,7 +104,8 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(BackendRoute)
-class BackendRouteAdmin(admin.ModelAdmin):
+class BackendRouteAdmin(GrammarAdmin):
+    grammar = ROUTE_GRAMMAR
     list_display = ("marketplace", "backend", "prompt", "updated_at")
     list_filter = ("backend",)
     list_select_related = ("prompt",)
@@ -122,7 +154,8 @@ class RangeForm(forms.Form):
 
 
 @admin.register(ParseJob)
-class ParseJobAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ParseJobAdmin(ReadOnlyMixin, GrammarAdmin):
+    grammar = JOB_GRAMMAR
     change_list_template = "admin/parser/parsejob/change_list.html"
     list_display = (
         "started_at",
@@ -187,7 +220,8 @@ class ParseJobAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ParseAttempt)
-class ParseAttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ParseAttemptAdmin(ReadOnlyMixin, GrammarAdmin):
+    grammar = ATTEMPT_GRAMMAR
     list_display = (
         "created_at",
         "job",

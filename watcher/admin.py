@@ -33,8 +33,10 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext, ngettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from config.grammar import Grammar, GrammarAdmin
 from parser.models import Backend
 from parser.types import Marketplace
+from watcher import admin_beat  # noqa: F401  (django-celery-beat's screens, with our grammar)
 from watcher.admin_exports import DateRangeFilter, KindFilter, PriceExports
 from watcher.admin_helpers import (
     AGENT_STATUS_COLORS,
@@ -45,8 +47,6 @@ from watcher.admin_helpers import (
     ArchiveAdmin,
     ArchiveFilter,
     ExportAdmin,
-    Grammar,
-    GrammarAdmin,
     ImportExportAdmin,
     ProductColumns,
     ReadOnly,
@@ -113,6 +113,11 @@ PRICE_GRAMMAR = Grammar(
     pgettext_lazy("accusative", "price observation"),
     _("Delete selected price observations"),
     ngettext_lazy("%(count)d price observation", "%(count)d price observations", "count"),
+)
+PANIC_BLOCK_GRAMMAR = Grammar(
+    pgettext_lazy("accusative", "IP block"),
+    _("Delete selected IP blocks"),
+    ngettext_lazy("%(count)d IP block", "%(count)d IP blocks", "count"),
 )
 EMULATION_GRAMMAR = Grammar(
     pgettext_lazy("accusative", "emulation settings"),
@@ -715,9 +720,10 @@ class EmulationConfigAdmin(GrammarAdmin):
 
 
 @admin.register(PanicBlock)
-class PanicBlockAdmin(admin.ModelAdmin):
+class PanicBlockAdmin(GrammarAdmin):
     """The IPs agents' panics blocked: visible, and clearable (the Redis block goes too)."""
 
+    grammar = PANIC_BLOCK_GRAMMAR
     list_display = ("ip", "agent", "reason", "created_at", "expires_at", "in_force")
     list_filter = ("created_at",)
     search_fields = ("ip", "agent__name", "reason")

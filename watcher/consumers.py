@@ -21,6 +21,7 @@ from watcher.services.errors import ServiceError, Unauthorized
 from watcher.services.events import (
     LIVE_AGENTS_GROUP,
     AgentEvent,
+    BlocksEvent,
     CommandEvent,
     CommandMessage,
     ReplacedMessage,
@@ -239,6 +240,11 @@ class LiveConsumer(StaffGroupConsumer):
     async def live_command(self, event: CommandEvent) -> None:
         await self.send(
             json.dumps({"type": "command", "event": event["event"], "command": event["command"]})
+        )
+
+    async def live_blocks(self, event: BlocksEvent) -> None:
+        await self.send(
+            json.dumps({"type": "blocks", "agent_id": event["agent_id"], "blocks": event["blocks"]})
         )
 
 

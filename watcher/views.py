@@ -15,12 +15,15 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import defaults
+from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from config.roles import has_role
 from watcher.models import Agent, AgentStatus, CommandAction, CommandStatus
-from watcher.services import events, stats
+from watcher.services import agents as agent_service
+from watcher.services import events, panics, stats
 from watcher.services import metrics as metrics_service
+from watcher.services.errors import NotFound
 from watcher.services.events import AgentRow
 
 View = Callable[..., HttpResponse]
@@ -62,6 +65,14 @@ def _labels() -> dict[str, dict[str, str]]:
             "confirm": _("Send “%(action)s” to %(agent)s?"),
             "sent": _("Sent: %(action)s"),
             "error": _("Error"),
+            "unblock": _("Unblock"),
+            "confirm_clear": _(
+                "Clear the panic of %(agent)s? Its IP blocks are lifted and, if it is "
+                "connected, it is told to resume."
+            ),
+            "confirm_unblock": _(
+                "Lift the block of IP %(ip)s? Agents on this IP get tasks again at once."
+            ),
         },
     }
 
@@ -77,10 +88,22 @@ def live_agents(request: HttpRequest) -> HttpResponse:
     return render(request, "watcher/live/agents.html", context)
 
 
+def _can_unblock(user: Any) -> bool:
+    return user.has_perm("watcher.delete_panicblock")
+
+
+def _can_clear_panic(user: Any) -> bool:
+    # Clearing also sends "resume", a command: admins only, as for the command buttons.
+    return _can_unblock(user) and has_role(user, ("admin",))
+
+
 @staff_required
 def live_agent_detail(request: HttpRequest, agent_id: str) -> HttpResponse:
     agent = get_object_or_404(Agent.objects.select_related("current_task"), pk=agent_id)
     context = {
+        "blocks": [events.block_row(b) for b in agent_service.blocks_of(agent)],
+        "can_unblock": _can_unblock(request.user),
+        "can_clear_panic": _can_clear_panic(request.user),
         "agent": _with_label(events.live_agent_row(agent)),
         "history": stats.command_history(agent),
         "labels": _labels(),
@@ -92,6 +115,35 @@ def live_agent_detail(request: HttpRequest, agent_id: str) -> HttpResponse:
         "command_url": reverse("watcher-api:agents-command", args=[agent.pk]),
     }
     return render(request, "watcher/live/agent_detail.html", context)
+
+
+def _refused() -> JsonResponse:
+    return JsonResponse({"detail": _("You may not lift panics or IP blocks.")}, status=403)
+
+
+@require_POST
+@staff_required
+def clear_panic(request: HttpRequest, agent_id: str) -> HttpResponse:
+    """The agent page's "Clear panic" (CSRF-checked POST): blocks lifted, resume sent."""
+    if not _can_clear_panic(request.user):
+        return _refused()
+    agent = get_object_or_404(Agent, pk=agent_id)
+    done = panics.clear_panic(agent, request.user)
+    return JsonResponse({"detail": done.describe(), "ips": done.ips, "resumed": done.resumed})
+
+
+@require_POST
+@staff_required
+def unblock_ip(request: HttpRequest, agent_id: str, block_id: int) -> HttpResponse:
+    """The agent page's "Unblock" of one IP block (CSRF-checked POST)."""
+    if not _can_unblock(request.user):
+        return _refused()
+    agent = get_object_or_404(Agent, pk=agent_id)
+    try:
+        ip = panics.unblock_ip(agent, block_id, request.user)
+    except NotFound as exc:
+        return JsonResponse({"detail": exc.message}, status=404)
+    return JsonResponse({"detail": _("IP %(ip)s unblocked.") % {"ip": ip}, "ip": ip})
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
@@ -119,24 +171,26 @@ def _error(request: HttpRequest, status: int, detail: str, page: Callable[..., H
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 404, "Not found.", lambda: defaults.page_not_found(request, exception))
+    return _error(
+        request, 404, _("Not found."), lambda: defaults.page_not_found(request, exception)
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _error(request, 500, "Server error.", lambda: defaults.server_error(request))
+    return _error(request, 500, _("Server error."), lambda: defaults.server_error(request))
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 400, "Bad request.", lambda: defaults.bad_request(request, exception))
+    return _error(request, 400, _("Bad request."), lambda: defaults.bad_request(request, exception))
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     page = lambda: defaults.permission_denied(request, exception)  # noqa: E731
-    return _error(request, 403, "Permission denied.", page)
+    return _error(request, 403, _("Permission denied."), page)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     from django.views.csrf import csrf_failure as django_csrf_failure
 
     page = lambda: django_csrf_failure(request, reason)  # noqa: E731
-    return _error(request, 403, "CSRF check failed.", page)
+    return _error(request, 403, _("CSRF check failed."), page)

@@ -73,6 +73,8 @@
   // Only the commands that make sense now: none without a socket (with the reason), no
   // "pause" for a paused agent and no "resume" for one that is not.
   function updateButtons(agent) {
+    const clear = document.getElementById("clear-panic");
+    if (clear) clear.hidden = agent.status !== "panic";
     const box = document.getElementById("command-buttons");
     if (!box) return;
     const hint = document.getElementById("command-hint");
@@ -191,6 +193,74 @@
     flash(row);
   }
 
+  // The IP blocks in force that keep this agent idle, re-drawn whole on every change.
+  const blocksTable = document.getElementById("ip-blocks");
+
+  function renderBlocks(blocks) {
+    if (!blocksTable) return;
+    const body = blocksTable.tBodies[0];
+    const heads = Array.from(blocksTable.tHead.rows[0].cells, (th) => th.textContent);
+    body.replaceChildren();
+    blocks.forEach((block) => {
+      const row = body.insertRow();
+      row.dataset.blockId = String(block.id);
+      [block.ip, block.reason, localTime(block.created_at), localTime(block.expires_at)].forEach(
+        (text, i) => {
+          const td = row.insertCell();
+          td.dataset.label = heads[i];
+          td.textContent = text || "";
+        }
+      );
+      const td = row.insertCell();
+      if (blocksTable.dataset.canUnblock) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "danger";
+        button.textContent = ui.unblock;
+        button.addEventListener("click", () => unblock(block, button));
+        td.appendChild(button);
+      }
+    });
+    document.getElementById("ip-blocks-empty").hidden = blocks.length > 0;
+  }
+
+  async function post(url, resultEl) {
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken() },
+      });
+      const body = await response.json().catch(() => ({}));
+      resultEl.dataset.ok = response.ok ? "1" : "0";
+      resultEl.textContent = response.ok
+        ? body.detail || ""
+        : `${ui.error} ${response.status}: ${body.detail || ""}`;
+    } catch (err) {
+      resultEl.dataset.ok = "0";
+      resultEl.textContent = `${ui.error}: ${err}`;
+    }
+  }
+
+  async function unblock(block, button) {
+    if (!window.confirm(fmt(ui.confirm_unblock, { ip: block.ip }))) return;
+    button.disabled = true;
+    const url = blocksTable.dataset.url.replace("/blocks/0/", `/blocks/${block.id}/`);
+    await post(url, document.getElementById("panic-result"));
+    button.disabled = false;
+  }
+
+  function setupPanic() {
+    const clear = document.getElementById("clear-panic");
+    if (!clear) return;
+    clear.addEventListener("click", async () => {
+      if (!window.confirm(fmt(ui.confirm_clear, { agent: card.dataset.agentName }))) return;
+      clear.disabled = true;
+      await post(clear.dataset.url, document.getElementById("panic-result"));
+      clear.disabled = false;
+    });
+  }
+
   function csrfToken() {
     const input = document.querySelector("input[name=csrfmiddlewaretoken]");
     return input ? input.value : "";
@@ -249,6 +319,9 @@
       }
       if (msg.type === "agent") onAgent(msg.agent);
       else if (msg.type === "command") onCommand(msg.command, true);
+      else if (msg.type === "blocks" && card && msg.agent_id === card.dataset.agentId) {
+        renderBlocks(msg.blocks);
+      }
     });
     socket.addEventListener("close", (e) => {
       if (e.code === 4003) {
@@ -263,7 +336,10 @@
 
   const initial = document.getElementById("command-history-data");
   if (initial) JSON.parse(initial.textContent).forEach((cmd) => onCommand(cmd, false));
+  const initialBlocks = document.getElementById("ip-blocks-data");
+  if (initialBlocks) renderBlocks(JSON.parse(initialBlocks.textContent));
   setupButtons();
+  setupPanic();
   setupCopy();
   updateSummary();
   if (card) {

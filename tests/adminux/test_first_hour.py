@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 
 from tests.e2e.servers import BROWSER_ARGS, CHROMIUM, asgi_servers
-from tests.factories import PriceHistoryFactory, SubscriptionFactory
-from watcher.models import Agent, Competitor, Subscription, Task
+from tests.factories import AgentFactory, PriceHistoryFactory, SubscriptionFactory
+from watcher.models import Agent, Competitor, PanicBlock, Subscription, Task
+from watcher.services import agents
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "pw-Operator-Secret-1"
@@ -33,6 +35,11 @@ LIST_PAGES = {
     "tasks": "/admin/watcher/task/",
     "prices": "/admin/watcher/pricehistory/",
     "agents": "/admin/watcher/agent/",
+    "ip-blocks": "/admin/watcher/panicblock/",
+    "alert-rules": "/admin/alerts/alertrule/",
+    "office-agents": "/admin/office/officeagentstatus/",
+    "periodic-tasks": "/admin/django_celery_beat/periodictask/",
+    "index": "/admin/",
     "live": "/live/agents/",
 }
 
@@ -74,6 +81,10 @@ def test_an_operators_first_hour_in_russian(chromium: str, tmp_path: Path) -> No
     User.objects.create_superuser("operator", "op@example.com", PASSWORD)
     archived = SubscriptionFactory(brand="Старый бренд", sku="4440001")
     PriceHistoryFactory(subscription=archived, sku=archived.sku)
+    # An agent that panicked twice (two IPs blocked), for the live page's clear/unblock step.
+    stuck = AgentFactory(name="бот-паника")
+    agents.enter_panic(stuck, "капча на Ozon", {}, "10.9.9.1")
+    agents.enter_panic(stuck, "403 подряд", {}, "10.9.9.2")
     screens = tmp_path / "screens"
     screens.mkdir()
     wrong_overflow: list[str] = []
@@ -161,6 +172,31 @@ def test_an_operators_first_hour_in_russian(chromium: str, tmp_path: Path) -> No
             wrong_overflow.append("live agent page at 390px")
         page.set_viewport_size({"width": 1366, "height": 768})
 
+        # A panic: its reason shown; one IP unblocked, then the panic cleared (each confirmed;
+        # the blocks table follows over the live socket).
+        page.goto(f"{url}/live/agents/")
+        page.click("text=бот-паника")
+        page.wait_for_selector("#agent-card")
+        page.locator("#socket-state[data-state=live]").wait_for()
+        assert "403 подряд" in page.locator(".panic-reason").inner_text()
+        rows = page.locator("#ip-blocks tbody tr")
+        assert rows.count() == 2
+        page.screenshot(path=screens / "live-panic-laptop.png", full_page=True)
+        rows.filter(has_text="10.9.9.1").locator("button", has_text="Разблокировать").click()
+        page.locator("#panic-result", has_text="IP 10.9.9.1 разблокирован").wait_for()
+        page.locator("#ip-blocks tbody tr").filter(has_text="10.9.9.1").wait_for(state="detached")
+        assert rows.count() == 1
+        page.click("#clear-panic")
+        page.locator("#panic-result", has_text="Паника снята").wait_for()
+        assert "не подключён" in page.locator("#panic-result").inner_text()
+        page.locator("#ip-blocks-empty").wait_for(state="visible")
+        assert rows.count() == 0
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=screens / "live-panic-phone.png", full_page=True)
+        if page.evaluate(PAGE_OVERFLOW) > 0:
+            wrong_overflow.append("live panic page at 390px")
+        page.set_viewport_size({"width": 1366, "height": 768})
+
         # Archive the subscription that has history.
         page.goto(f"{url}/admin/watcher/subscription/{archived.pk}/delete/")
         assert "есть история цен (1 замер цены)" in page.content()
@@ -191,3 +227,6 @@ def test_an_operators_first_hour_in_russian(chromium: str, tmp_path: Path) -> No
     archived.refresh_from_db()
     assert archived.archived_at is not None
     assert archived.prices.count() == 1
+    assert not PanicBlock.objects.exists()
+    entries = LogEntry.objects.filter(object_id=str(stuck.pk)).order_by("action_time")
+    assert [e.user.username for e in entries] == ["operator", "operator"]

@@ -29,7 +29,9 @@ def claimed(handle) -> str:
 
 def report(handle, task_id: str, **extra: object):
     body = {"raw_text": WB_PAGE, "timing_ms": 900, "success": True, "error": None, **extra}
-    return handle.client.post(f"{API}/tasks/{task_id}/report", body, format="json")
+    return handle.client.post(
+        f"{API}/tasks/{task_id}/report", body, format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
 
 
 @pytest.mark.parametrize(

@@ -159,8 +159,19 @@ def test_the_admin_lists_agents_and_module_keys_in_russian() -> None:
     client.force_login(User.objects.create_superuser("root", "r@example.com", "x"))
     html = client.get("/admin/office/officeagentstatus/", HTTP_ACCEPT_LANGUAGE="ru").content
     text = html.decode()
-    assert "Выберите для изменения: статус агента" in text
+    assert "Выберите статус агента для изменения" in text
     assert "Юридический мониторинг" in text
     response = client.get("/admin/office/modulekey/add/", HTTP_ACCEPT_LANGUAGE="ru")
     assert response.status_code == 200
-    assert "Добавить: ключ модуля" in response.content.decode()
+    assert "Добавить ключ модуля" in response.content.decode()
+
+
+def test_the_admin_names_departments_once_each_in_its_filter() -> None:
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "r@example.com", "x"))
+    html = client.get("/admin/office/officeagentstatus/", HTTP_ACCEPT_LANGUAGE="ru").content
+    text = html.decode()
+    filter_box = text[text.index('id="changelist-filter"') :]
+    assert filter_box.count("?department=watcher") == 1  # three agents, one choice
+    assert "Мониторинг цен" in filter_box
+    assert ">content_factory<" not in text  # the column shows names, not codes

@@ -97,7 +97,10 @@ def test_a_command_is_sent_to_a_connected_agent(agent, admin_client) -> None:
 
 def test_a_command_to_an_agent_without_a_socket_gets_503(agent, admin_client) -> None:
     response = admin_client.post(
-        f"{API}/agents/{agent.id}/command", {"command": "pause"}, format="json"
+        f"{API}/agents/{agent.id}/command",
+        {"command": "pause"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 503
     assert response.json()["detail"] == "Agent not connected"
@@ -113,7 +116,9 @@ def test_command_bad_input_and_strangers_are_refused(agent, admin_client) -> Non
         admin_client.post(url, {"command": "stop", "params": [1]}, format="json").status_code == 400
     )
     unknown = f"{API}/agents/{uuid.uuid4()}/command"
-    response = admin_client.post(unknown, {"command": "stop"}, format="json")
+    response = admin_client.post(
+        unknown, {"command": "stop"}, format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert response.status_code == 404
     assert response.json() == {"detail": "Unknown agent", "code": "not_found"}
     with pytest.raises(NotFound):  # an id that is no agent's id, from code
@@ -424,7 +429,10 @@ def test_a_deleted_agent_whose_socket_is_still_registered_is_unknown(agent, admi
     Agent.objects.filter(pk=agent.agent.pk).delete()
     assert connections.connected_channel(agent.id)  # the registration outlives the row
     response = admin_client.post(
-        f"{API}/agents/{agent.id}/command", {"command": "stop"}, format="json"
+        f"{API}/agents/{agent.id}/command",
+        {"command": "stop"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 404
     assert response.json() == {"detail": "Unknown agent", "code": "not_found"}

@@ -314,6 +314,9 @@ async def test_staff_see_heartbeats_panics_and_commands_live(agent) -> None:
     panic = await live.receive_json_from(timeout=5)
     assert panic["event"] == "panic" and panic["agent"]["status"] == "panic"
     assert panic["agent"]["panic_reason"] == "captcha"
+    blocks = await live.receive_json_from(timeout=5)  # the IP block the panic put in force
+    assert blocks["type"] == "blocks" and blocks["agent_id"] == agent.id
+    assert [b["ip"] for b in blocks["blocks"]] == ["10.7.7.7"]
     await socket.disconnect()
     gone = await live.receive_json_from(timeout=5)
     assert gone["event"] == "disconnected" and gone["agent"]["connected"] is False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -14,4 +15,4 @@ class JSONParser(parsers.JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
             # Python's decoder recurses per nesting level; a few KB of "[[[[" would be a 500.
-            raise ParseError("JSON parse error - nested too deeply.") from exc
+            raise ParseError(_("JSON parse error - nested too deeply.")) from exc

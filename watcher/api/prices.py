@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -97,7 +98,7 @@ class SeriesQuerySerializer(serializers.Serializer):
         attrs.setdefault("to", last)
         attrs.setdefault("from", attrs["to"] - (last - first))
         if attrs["from"] > attrs["to"]:
-            raise ValidationError({"from": ["Must not be after “to”."]})
+            raise ValidationError({"from": [_("Must not be after “to”.")]})
         return attrs
 
 
@@ -193,7 +194,9 @@ class PriceListView(generics.ListAPIView):
             return self.list(request, *args, **kwargs)
         dialect = request.query_params.get("dialect", export.EXCEL)
         if dialect not in export.DIALECTS:
-            raise ValidationError({"dialect": [f"Use one of {', '.join(export.DIALECTS)}."]})
+            raise ValidationError(
+                {"dialect": [_("Use one of %(values)s.") % {"values": ", ".join(export.DIALECTS)}]}
+            )
         return export.streaming_response(self.filter_queryset(self.get_queryset()), fmt, dialect)
 
     def handle_exception(self, exc: Exception) -> Any:

@@ -7,6 +7,7 @@ import binascii
 import json
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from parser.types import Marketplace
@@ -30,22 +31,28 @@ class BoundedJSONObject(serializers.DictField):
         value = super().to_internal_value(data)
         self._check(value, 1)
         if len(json.dumps(value, ensure_ascii=False).encode()) > self.max_bytes:
-            raise serializers.ValidationError(f"Larger than {self.max_bytes} bytes.")
+            raise serializers.ValidationError(
+                _("Larger than %(limit)s bytes.") % {"limit": self.max_bytes}
+            )
         return value
 
     def _check(self, value: Any, depth: int) -> None:
         if isinstance(value, dict | list):
             if depth > self.max_depth:
-                raise serializers.ValidationError(f"Nested deeper than {self.max_depth} levels.")
+                raise serializers.ValidationError(
+                    _("Nested deeper than %(depth)s levels.") % {"depth": self.max_depth}
+                )
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 self._check(key, depth)
                 self._check(item, depth + 1)
         elif isinstance(value, str):
             if "\x00" in value:
-                raise serializers.ValidationError("Null characters are not allowed.")
+                raise serializers.ValidationError(_("Null characters are not allowed."))
         elif isinstance(value, int) and abs(value) > MAX_JSON_INT:
-            raise serializers.ValidationError(f"Integers must be within ±{MAX_JSON_INT}.")
+            raise serializers.ValidationError(
+                _("Integers must be within ±%(limit)s.") % {"limit": MAX_JSON_INT}
+            )
 
 
 class TaskSerializer(serializers.Serializer):
@@ -84,7 +91,7 @@ class ReportSerializer(serializers.Serializer):
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+            raise serializers.ValidationError({"non_field_errors": [_("Expected a JSON object.")]})
         return super().to_internal_value(data)
 
     def validate_screenshot(self, value: str | None) -> bytes | None:
@@ -93,9 +100,9 @@ class ReportSerializer(serializers.Serializer):
         try:
             image = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise serializers.ValidationError("Not valid base64.") from exc
+            raise serializers.ValidationError(_("Not valid base64.")) from exc
         if not image.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
-            raise serializers.ValidationError("Expected a JPEG or PNG image.")
+            raise serializers.ValidationError(_("Expected a JPEG or PNG image."))
         return image
 
 

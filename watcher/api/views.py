@@ -7,11 +7,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError
+from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,6 +55,10 @@ STAFF_ERRORS = {
 
 def client_ip(request: Request) -> str:
     return str(request.META.get("REMOTE_ADDR") or "127.0.0.1")
+
+
+def too_large(what: str, limit: int) -> str:
+    return _("%(what)s larger than %(limit)s bytes.") % {"what": what, "limit": limit}
 
 
 def service_error(exc: ServiceError) -> Response:
@@ -124,15 +130,15 @@ class ReportView(AgentAPIView):
         limit = settings.WATCHER_MAX_REPORT_BYTES
         # The body may hold raw_text, a screenshot (base64) and the JSON around them.
         if int(request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            return Response({"detail": f"Report larger than {limit} bytes."}, status=413)
+            return Response({"detail": too_large(_("Report"), limit)}, status=413)
         serializer = s.ReportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if len(data["raw_text"].encode()) > limit:
-            return Response({"detail": f"raw_text larger than {limit} bytes."}, status=413)
+            return Response({"detail": too_large("raw_text", limit)}, status=413)
         shot_limit = settings.WATCHER_MAX_SCREENSHOT_BYTES
         if len(data.get("screenshot") or b"") > shot_limit:
-            return Response({"detail": f"screenshot larger than {shot_limit} bytes."}, status=413)
+            return Response({"detail": too_large("screenshot", shot_limit)}, status=413)
         try:
             result = results.submit_report(
                 self.agent(request),
@@ -286,8 +292,8 @@ class HealthView(APIView):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus a JSON 400 for a body that is not an object and a JSON 503 while the
-    database cannot be reached."""
+    """DRF's handler, plus a JSON 400 for a body that is not an object, a JSON 503 while the
+    database cannot be reached, and every message in the request's language."""
     from rest_framework.views import exception_handler as drf_handler
 
     if isinstance(exc, ServiceError):
@@ -295,10 +301,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, OperationalError):
         log.warning("database unavailable", extra={"error": exc.__class__.__name__})
         return Response(
-            {"detail": "Database unavailable, try again later.", "code": "unavailable"},
+            {"detail": _("Database unavailable, try again later."), "code": "unavailable"},
             status=503,
             headers={"Retry-After": "30"},
         )
+    if isinstance(exc, Http404):
+        # get_object_or_404's message is English whatever the language: DRF's own, translated.
+        exc = NotFound()
     if isinstance(exc, ValidationError) and not isinstance(exc.detail, dict):
         exc = ValidationError({"non_field_errors": exc.detail})
     return drf_handler(exc, context)

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from alerts.services import notify
@@ -245,9 +246,19 @@ def enter_panic(
         }
         transaction.on_commit(lambda: notify("watcher_agent_panic", payload))
         events.agent_changed(agent, "panic")
+        if blocked_ip:
+            events.blocks_changed(agent, list(blocks_of(agent)))
     if blocked_ip:
         semaphore.block_ip(blocked_ip, settings.WATCHER_AGENT_PANIC_COOLDOWN, reason)
     return agent
+
+
+def blocks_of(agent: Agent) -> QuerySet[PanicBlock]:
+    """The IP blocks in force that keep this agent idle: its own panics' and its current IP's."""
+    mine = Q(agent=agent)
+    if agent.current_ip:
+        mine |= Q(ip=agent.current_ip)
+    return PanicBlock.objects.filter(mine, expires_at__gt=timezone.now()).order_by("expires_at")
 
 
 def restore_blocks(now: dt.datetime | None = None) -> int:

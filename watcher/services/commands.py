@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from watcher.models import (
     OPEN_COMMAND_STATUSES,
@@ -77,9 +78,9 @@ def record_status(agent: Agent, status: str) -> bool:
 
 def _validate(action: str, params: dict[str, Any] | None) -> dict[str, Any]:
     if action not in CommandAction.values:
-        raise ServiceError(f"Unknown command: {action}")
+        raise ServiceError(_("Unknown command: %(action)s") % {"action": action})
     if params is not None and not isinstance(params, dict):
-        raise ServiceError("params must be an object")
+        raise ServiceError(_("params must be an object"))
     return params or {}
 
 
@@ -142,13 +143,13 @@ def send_command(
     pk = _agent_pk(agent)
     if not connected_channel(pk):
         if not Agent.objects.filter(pk=pk).exists():
-            raise NotFound("Unknown agent")
-        raise Unavailable("Agent not connected")
+            raise NotFound(_("Unknown agent"))
+        raise Unavailable(_("Agent not connected"))
     command = _new_command(pk, action, params, user)
     try:
         command.save(force_insert=True)
     except IntegrityError as exc:  # the agent was deleted while its registration lingered
-        raise NotFound("Unknown agent") from exc
+        raise NotFound(_("Unknown agent")) from exc
     _dispatch([command])
     return command
 
@@ -159,7 +160,7 @@ def _agent_pk(agent: Agent | object) -> uuid.UUID:
     try:
         return uuid.UUID(str(agent))
     except ValueError:
-        raise NotFound("Unknown agent") from None
+        raise NotFound(_("Unknown agent")) from None
 
 
 @transaction.atomic

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from django.utils.functional import Promise
+
 
 class ServiceError(Exception):
     http_status = 400
     code = "invalid"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Promise) -> None:
+        # Lazy messages are read now, in the language of the request that raised them.
+        self.message = str(message)
+        super().__init__(self.message)
 
 
 class NotFound(ServiceError):

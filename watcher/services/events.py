@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
-from watcher.models import Agent, AgentCommand, AgentStatus, Task
+from watcher.models import Agent, AgentCommand, AgentStatus, PanicBlock, Task
 from watcher.services.redis import (
     AGENT_COMPLETED_KEY,
     AGENT_CONNECTION_KEY,
@@ -105,7 +105,23 @@ class CommandEvent(TypedDict):
     command: CommandRow
 
 
-Payload = CommandMessage | ReplacedMessage | AgentEvent | CommandEvent
+class BlockRow(TypedDict):
+    id: int
+    ip: str
+    reason: str
+    created_at: str
+    expires_at: str
+
+
+class BlocksEvent(TypedDict):
+    """The IP blocks in force that concern one agent, whole (after a panic or a clearance)."""
+
+    type: Literal["live.blocks"]
+    agent_id: str
+    blocks: list[BlockRow]
+
+
+Payload = CommandMessage | ReplacedMessage | AgentEvent | CommandEvent | BlocksEvent
 
 
 # --- Sending -----------------------------------------------------------------------------------
@@ -161,6 +177,14 @@ def command_event(command: AgentCommand, event: CommandEventName) -> CommandEven
 def agent_changed(agent: Agent, event: AgentEventName) -> None:
     """Tell the live pages an agent's state changed (after commit)."""
     send_event(LIVE_AGENTS_GROUP, agent_event(agent, event))
+
+
+def blocks_changed(agent: Agent, blocks: Iterable[PanicBlock]) -> None:
+    """Tell the live pages which IP blocks now keep the agent idle (after commit)."""
+    rows = [block_row(b) for b in blocks]
+    send_event(
+        LIVE_AGENTS_GROUP, {"type": "live.blocks", "agent_id": str(agent.pk), "blocks": rows}
+    )
 
 
 # --- Rows: what the live pages show ------------------------------------------------------------
@@ -229,6 +253,16 @@ def live_agent_rows(agent_list: Iterable[Agent]) -> list[AgentRow]:
 def live_agent_row(agent: Agent) -> AgentRow:
     (row,) = live_agent_rows([agent])
     return row
+
+
+def block_row(block: PanicBlock) -> BlockRow:
+    return {
+        "id": block.pk,
+        "ip": str(block.ip),
+        "reason": block.reason,
+        "created_at": block.created_at.isoformat(),
+        "expires_at": block.expires_at.isoformat(),
+    }
 
 
 def command_row(command: AgentCommand) -> CommandRow:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from parser.types import Marketplace
 from watcher.models import PRODUCT_URLS, Competitor, Subscription, Task, TaskStatus
@@ -113,7 +114,7 @@ def _insert_chunk(day: dt.date, first: int, last: int) -> list[tuple[str, str, i
     The foreign keys are checked at commit: a subscription or competitor deleted after the
     INSERT read it fails the chunk, and the next attempt no longer sees the row.
     """
-    for _ in range(CHUNK_ATTEMPTS - 1):
+    for _attempt in range(CHUNK_ATTEMPTS - 1):
         try:
             with transaction.atomic():
                 return _insert_tasks(day, first, last)
@@ -149,7 +150,7 @@ def one_generation_at_a_time(*, wait: bool = True) -> Iterator[None]:
         else:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [GENERATION_LOCK])
             if not cursor.fetchone()[0]:
-                raise Conflict("A task generation is already running.")
+                raise Conflict(_("A task generation is already running."))
     try:
         yield
     finally:

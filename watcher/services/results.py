@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from alerts.services import check_observation
 from parser.services import is_slow_backend, parse_with
@@ -27,7 +28,7 @@ from watcher.services.errors import Conflict, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 
-_LEASE_EXPIRED = "The lease of this task has expired; the report was not recorded"
+_LEASE_EXPIRED = _("The lease of this task has expired; the report was not recorded")
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
     with transaction.atomic():
         task = Task.objects.select_for_update().filter(pk=task_id).first()
         if task is None:
-            raise NotFound("Unknown task")
+            raise NotFound(_("Unknown task"))
         attempt = data.lease_version
         if attempt is None and task.agent_id == agent.pk:
             attempt = task.lease_version
@@ -103,7 +104,7 @@ def submit_report(agent: Agent, task_id: str, data: ReportInput, ip: str | None)
             if (previous := earlier.order_by("-attempt").first()) is not None:
                 return _result(task, previous, duplicate=True)
             if task.agent_id is not None and task.agent_id != agent.pk:
-                raise Forbidden("This task is assigned to another agent")
+                raise Forbidden(_("This task is assigned to another agent"))
             raise Conflict(_LEASE_EXPIRED)
         # Slow (LLM) backends parse in a worker so the agent's request does not wait on them;
         # the rules parse here, before the report is written, so it is written once.

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 from django.contrib.admin.views.main import ChangeList
 
-from watcher.admin_helpers import count_label
+from config.grammar import count_label
 
 register = template.Library()
 
