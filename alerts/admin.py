@@ -13,9 +13,11 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext, ngettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -77,12 +79,14 @@ class MuteForm(ActionForm):
 @admin.register(Alert)
 class AlertAdmin(GrammarAdmin):
     grammar = ALERT_GRAMMAR
+    # Fits 1366 px: marketplace, brand, price level and rule are filters and on the alert's page.
     list_display = (
-        "opened_at", "kind", "status", "marketplace", "brand", "our_sku", "competitor_sku",
-        "price_level", "our_price", "their_price", "difference_rub", "difference_pct",
-        "suspicious", "muted", "hold", "rule",
+        "opened_at", "kind", "state", "our_sku", "competitor_sku", "our_price", "their_price",
+        "gap",
     )  # fmt: skip
-    list_filter = ("status", "kind", "hold", "marketplace", "brand", "rule", "suspicious")
+    list_filter = (
+        "status", "kind", "hold", "marketplace", "brand", "price_level", "rule", "suspicious",
+    )  # fmt: skip
     list_select_related = ("rule", "subscription", "competitor__subscription")
     search_fields = ("subscription__sku", "competitor__competitor_sku", "brand")
     date_hierarchy = "opened_at"
@@ -126,9 +130,27 @@ class AlertAdmin(GrammarAdmin):
             alert.marketplace, alert.competitor.competitor_sku if alert.competitor else None
         )
 
-    @admin.display(description=_("muted"), boolean=True)
-    def muted(self, alert: Alert) -> bool:
-        return alert.is_muted()
+    @admin.display(description=_("status"), ordering="status")
+    def state(self, alert: Alert) -> str:
+        """The status with what qualifies it: suspicious, held and why, muted."""
+        notes = [str(alert.get_status_display())]
+        if alert.suspicious:
+            notes.append(gettext("suspicious"))
+        if alert.hold:
+            notes.append(gettext("held: %(reason)s") % {"reason": alert.get_hold_display()})
+        if alert.is_muted():
+            notes.append(gettext("muted"))
+        return ", ".join(notes)
+
+    @admin.display(description=_("gap"), ordering="difference_pct")
+    def gap(self, alert: Alert) -> str:
+        if alert.difference_rub is None:
+            return "—"
+        rub = number_format(alert.difference_rub, decimal_pos=2, force_grouping=True)
+        if alert.difference_pct is None:
+            return f"{rub} ₽"
+        pct = number_format(alert.difference_pct, decimal_pos=1)
+        return f"{rub} ₽ ({pct} %)"
 
     @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
@@ -276,14 +298,26 @@ class NotificationChannelAdmin(GrammarAdmin):
         )
 
 
+class EventFilter(admin.SimpleListFilter):
+    title = _("event")
+    parameter_name = "event"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(event, gettext(label)) for event, label in notifications.EVENT_LABELS.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
+        return queryset.filter(event=self.value()) if self.value() else queryset
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(GrammarAdmin):
     grammar = DELIVERY_GRAMMAR
+    # Fits 1366 px: the kind is the channel's; attempts, the time sent and the whole error are on
+    # the delivery's page.
     list_display = (
-        "created_at", "event", "kind", "channel", "recipient", "status", "attempts",
-        "sent_at", "alert_link", "last_error",
+        "created_at", "event_label", "channel", "recipient", "status", "alert_link", "error_start",
     )  # fmt: skip
-    list_filter = ("status", "kind", "event", "channel")
+    list_filter = ("status", "kind", EventFilter, "channel")
     list_select_related = ("channel",)
     search_fields = ("recipient", "subject")
     date_hierarchy = "created_at"
@@ -298,6 +332,14 @@ class DeliveryAdmin(GrammarAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description=_("event"), ordering="event")
+    def event_label(self, delivery: Delivery) -> str:
+        return gettext(notifications.EVENT_LABELS.get(delivery.event, delivery.event))
+
+    @admin.display(description=_("last error"))
+    def error_start(self, delivery: Delivery) -> str:
+        return Truncator(delivery.last_error).chars(40) or "—"
 
     @admin.display(description=_("alert"), ordering="alert")
     def alert_link(self, delivery: Delivery) -> SafeString | str:

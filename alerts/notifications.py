@@ -131,6 +131,13 @@ EVENT_TITLES = {
     "watcher_agent_panic": gettext_noop("Agent panic"),
     "watcher_agent_offline": gettext_noop("Agent offline"),
 }
+# What each delivery's event is called on the operators' screens.
+EVENT_LABELS = {
+    "alert_opened": gettext_noop("Alert opened"),
+    "digest": gettext_noop("Morning digest"),
+    "test": gettext_noop("Test message"),
+    **EVENT_TITLES,
+}
 
 
 def event_message(event: str, payload: dict[str, Any]) -> tuple[str, str]:
