@@ -37,14 +37,17 @@
   });
 
   // Alerts: a red triangle at the time each opened, at the price it is about (theirs, else
-  // ours, else our line's nearest price), and a dotted line across the chart (alertLines).
+  // ours, else the nearest point of its competitor's line, else of ours), and a dotted line
+  // across the chart (alertLines).
   const ALERT_COLOR = "#b71c1c";
-  const ourPoints = datasets[0].data;
+  const priceLines = new Map(payload.series.map((series, i) => [series.competitor, datasets[2 * i].data]));
   function alertPrice(alert, at) {
     if (alert.their_price != null) return alert.their_price;
     if (alert.our_price != null) return alert.our_price;
+    const line = priceLines.get(alert.competitor) || [];
+    const points = line.length ? line : priceLines.get(null) || [];
     let nearest = null;
-    ourPoints.forEach((p) => {
+    points.forEach((p) => {
       if (nearest === null || Math.abs(p.x - at) < Math.abs(nearest.x - at)) nearest = p;
     });
     return nearest ? nearest.y : 0;
