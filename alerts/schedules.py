@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.roles import ANALYST
+
+
+def ensure_analyst_view() -> None:
+    """Analysts see alerts in the admin (the comparison chart links to them); their group gets
+    the view permission only, so they cannot acknowledge, resolve or mute one."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name=ANALYST)
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="alerts", codename="view_alert")
+    )
+
 
 def ensure_schedules(**kwargs: Any) -> None:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    ensure_analyst_view()
 
     for name, task, minutes, description in (
         (

@@ -46,7 +46,6 @@ from watcher.admin_helpers import (
     AdminAction,
     ArchiveAdmin,
     ArchiveFilter,
-    ExportAdmin,
     ImportExportAdmin,
     ProductColumns,
     ReadOnly,
@@ -71,7 +70,7 @@ from watcher.models import (
     Task,
     TaskReport,
 )
-from watcher.resources import CompetitorResource, PriceHistoryResource, SubscriptionResource
+from watcher.resources import CompetitorResource, SubscriptionResource
 from watcher.services import agents as agent_service
 from watcher.services import generator, operations
 from watcher.services.errors import Conflict
@@ -660,9 +659,8 @@ class TaskReportAdmin(ReadOnly, GrammarAdmin, TaskIdSearch):
 
 
 @admin.register(PriceHistory)
-class PriceHistoryAdmin(ProductColumns, ReadOnly, GrammarAdmin, PriceExports, ExportAdmin):
+class PriceHistoryAdmin(ProductColumns, ReadOnly, GrammarAdmin, PriceExports):
     grammar = PRICE_GRAMMAR
-    resource_classes = [PriceHistoryResource]
     list_display = (
         "parsed_at", "marketplace_col", "sku_link", "competitor_col", "current_price",
         "old_price", "spp_price", "in_stock", "rating", "seller_name",

@@ -103,9 +103,6 @@ class PriceExports(admin.ModelAdmin):
     """Streamed exports of the price history: whoever may view the rows may export them."""
 
     change_list_template = "admin/watcher/pricehistory/change_list.html"
-    # django-import-export would wrap the template in one that shows the tools only to those who
-    # may add rows; nobody adds price history, so the template includes its Export link itself.
-    import_export_change_list_template = None
     actions = (
         _export_action(export.CSV, _("Export selected to CSV (Excel)")),
         _export_action(export.XLSX, _("Export selected to XLSX")),

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from alerts.services import subscription_alerts
 from config.roles import PRICE_READERS, has_role
 from parser.types import Marketplace
 from watcher.api.prices import series_payload
@@ -88,11 +89,39 @@ def _latest(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _chart_labels() -> dict[str, str]:
     return {
         "ours": _("Our SKU"),
+        "alerts": _("Alerts"),
+        "our_price": _("our price"),
+        "their_price": _("their price"),
+        "gap": _("gap"),
         "wallet": _("wallet price"),
         "old": _("old price"),
         "stock": _("stock"),
         "out_of_stock": _("out of stock"),
         "rub": "₽",
+    }
+
+
+def _alerts(
+    request: HttpRequest, subscription: Subscription, first: dt.date, last: dt.date
+) -> list[dict[str, Any]]:
+    """The SKU's alerts opened in the range, each with its admin page for those who may see it."""
+    alerts = subscription_alerts(
+        subscription.pk, prices.day_start(first), prices.day_start(last + dt.timedelta(days=1))
+    )
+    may_view = request.user.has_perm("alerts.view_alert")
+    for alert in alerts:
+        alert["url"] = reverse("admin:alerts_alert_change", args=[alert["id"]]) if may_view else ""
+    return alerts
+
+
+def _alert_json(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert for the chart: times as ISO strings, amounts as numbers."""
+    amounts = ("our_price", "their_price", "difference_rub", "difference_pct")
+    return {
+        **alert,
+        "opened_at": alert["opened_at"].isoformat(),
+        "resolved_at": alert["resolved_at"].isoformat() if alert["resolved_at"] else None,
+        **{name: None if alert[name] is None else float(alert[name]) for name in amounts},
     }
 
 
@@ -105,10 +134,13 @@ def comparison(request: HttpRequest, subscription_id: int) -> HttpResponse:
         return render(request, "analytics/comparison.html", context, status=400)
     first, last = form.cleaned_data["date_from"], form.cleaned_data["date_to"]
     payload = series_payload(subscription, first, last)
+    alerts = _alerts(request, subscription, first, last)
     context = {
         "subscription": subscription,
         "form": form,
         "payload": payload,
+        "alerts": alerts,
+        "alerts_json": [_alert_json(alert) for alert in alerts],
         "latest": _latest(payload["series"]),
         "labels": _chart_labels(),
         "ranges": [

@@ -1,4 +1,5 @@
-"""Spreadsheet import and export of the catalogue and the price history (django-import-export).
+"""Spreadsheet import and export of the catalogue (django-import-export); the price history has
+its own streamed exports (``watcher.services.export``).
 
 Operators fill these files by hand, often in a Russian Excel, so files and cells are read
 leniently: CSV in UTF-8 (with or without BOM) or Windows-1251, split by ``;`` or ``,``; headers
@@ -27,7 +28,7 @@ from import_export import resources, widgets
 from import_export.formats import base_formats
 
 from parser.types import Marketplace
-from watcher.models import Competitor, PriceHistory, Subscription
+from watcher.models import Competitor, Subscription
 
 _MARKETPLACE_ALIASES: dict[str, str] = {
     **{value: value for value in Marketplace.values},
@@ -301,35 +302,3 @@ class CompetitorResource(CatalogueResource):
                     % {"sku": our_sku, "marketplace": marketplace}
                 }
             )
-
-
-class PriceHistoryResource(resources.ModelResource):
-    """Price observations for analysts (export only)."""
-
-    our_sku = ie_fields.Field(attribute="subscription__sku", column_name="our_sku")
-    competitor_sku = ie_fields.Field(
-        attribute="competitor__competitor_sku", column_name="competitor_sku"
-    )
-    competitor_name = ie_fields.Field(attribute="competitor__name", column_name="competitor_name")
-    agent_name = ie_fields.Field(attribute="agent__name", column_name="agent")
-
-    class Meta:
-        model = PriceHistory
-        fields = (
-            "parsed_at", "marketplace", "brand", "sku", "our_sku", "competitor_sku",
-            "competitor_name", "current_price", "old_price", "spp_price", "in_stock",
-            "stock_quantity", "rating", "reviews_count", "position", "ad_bid", "sales_count",
-            "card_title", "agent_name", "parser_backend",
-        )  # fmt: skip
-        export_order = fields
-        # Numbers stay numbers (numeric XLSX cells, a dot in CSV) whatever the UI language.
-        widgets: ClassVar[dict[str, dict[str, Any]]] = {
-            name: {"coerce_to_string": False}
-            for name in (
-                "current_price", "old_price", "spp_price", "stock_quantity", "rating",
-                "reviews_count", "position", "ad_bid", "sales_count",
-            )
-        }  # fmt: skip
-
-    def get_queryset(self) -> QuerySet[PriceHistory]:
-        return super().get_queryset().select_related("subscription", "competitor", "agent")

@@ -4,6 +4,7 @@
   "use strict";
   const payload = JSON.parse(document.getElementById("series-data").textContent);
   const labels = JSON.parse(document.getElementById("chart-labels").textContent);
+  const alerts = JSON.parse(document.getElementById("alert-data").textContent);
   const lang = document.documentElement.lang || "ru";
   const palette = ["#1b5e20", "#c62828", "#1565c0", "#ef6c00", "#6a1b9a", "#00838f",
                    "#ad1457", "#5d4037", "#283593", "#827717"];
@@ -35,12 +36,81 @@
     datasets.push(line(series, i, "spp_price", true));
   });
 
+  // Alerts: a red triangle at the time each opened, at the price it is about (theirs, else
+  // ours, else the nearest point of its competitor's line, else of ours), and a dotted line
+  // across the chart (alertLines).
+  const ALERT_COLOR = "#b71c1c";
+  const priceLines = new Map(payload.series.map((series, i) => [series.competitor, datasets[2 * i].data]));
+  function alertPrice(alert, at) {
+    if (alert.their_price != null) return alert.their_price;
+    if (alert.our_price != null) return alert.our_price;
+    const line = priceLines.get(alert.competitor) || [];
+    const points = line.length ? line : priceLines.get(null) || [];
+    let nearest = null;
+    points.forEach((p) => {
+      if (nearest === null || Math.abs(p.x - at) < Math.abs(nearest.x - at)) nearest = p;
+    });
+    return nearest ? nearest.y : 0;
+  }
+  if (alerts.length) {
+    datasets.push({
+      type: "scatter",
+      label: labels.alerts,
+      data: alerts.map((a) => {
+        const at = Date.parse(a.opened_at);
+        return {x: at, y: alertPrice(a, at), alert: a};
+      }),
+      borderColor: ALERT_COLOR,
+      backgroundColor: ALERT_COLOR,
+      pointStyle: "triangle",
+      pointRadius: 7,
+      pointHoverRadius: 9,
+      showLine: false,
+    });
+  }
+  const alertLines = {
+    id: "alertLines",
+    beforeDatasetsDraw(chart) {
+      const index = chart.data.datasets.findIndex((d) => d.label === labels.alerts && d.type === "scatter");
+      if (index < 0 || !chart.isDatasetVisible(index)) return;
+      const {ctx, chartArea, scales} = chart;
+      ctx.save();
+      ctx.strokeStyle = ALERT_COLOR;
+      ctx.globalAlpha = 0.45;
+      ctx.setLineDash([2, 3]);
+      chart.data.datasets[index].data.forEach((p) => {
+        const x = scales.x.getPixelForValue(p.x);
+        if (x < chartArea.left || x > chartArea.right) return;
+        ctx.beginPath();
+        ctx.moveTo(x, chartArea.top);
+        ctx.lineTo(x, chartArea.bottom);
+        ctx.stroke();
+      });
+      ctx.restore();
+    },
+  };
+  function alertText(a) {
+    let text = a.kind_label + " #" + a.id;
+    if (a.competitor_name) text += " · " + a.competitor_name;
+    const parts = [];
+    if (a.their_price != null) parts.push(labels.their_price + " " + money(a.their_price) + " " + labels.rub);
+    if (a.our_price != null) parts.push(labels.our_price + " " + money(a.our_price) + " " + labels.rub);
+    if (a.difference_rub != null) {
+      let gap = labels.gap + " " + money(a.difference_rub) + " " + labels.rub;
+      if (a.difference_pct != null) gap += " (" + money(a.difference_pct) + " %)";
+      parts.push(gap);
+    }
+    if (a.details) parts.push(a.details);
+    return parts.length ? [text, parts.join(" · ")] : text;
+  }
+
   const DAY = 86400000;
   const start = new Date(payload.from + "T00:00:00").getTime();
   const end = new Date(payload.to + "T00:00:00").getTime() + DAY;
   const canvas = document.getElementById("price-chart");
   new Chart(canvas, {
     type: "line",
+    plugins: [alertLines],
     data: {datasets: datasets},
     options: {
       responsive: true,
@@ -73,6 +143,7 @@
           callbacks: {
             title: (items) => new Date(items[0].parsed.x).toLocaleString(lang),
             label: (item) => {
+              if (item.raw.alert) return alertText(item.raw.alert);
               const p = item.raw.point;
               let text = item.dataset.label + ": " + money(item.parsed.y) + " " + labels.rub;
               if (p.old_price != null) text += " · " + labels.old + " " + money(p.old_price);

@@ -16,8 +16,10 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from tests.analysts.conftest import NIGHTS, Catalogue, local
-from watcher.models import PriceHistory
+from parser.types import Marketplace
+from tests.analysts.conftest import NIGHTS, Catalogue, local, observe
+from tests.factories import CompetitorFactory, SubscriptionFactory
+from watcher.models import Competitor, PriceHistory
 
 RU_HEADERS = [
     "ID", "Время наблюдения", "Маркетплейс", "Бренд", "Наш артикул", "Наш или конкурент",
@@ -107,6 +109,17 @@ def test_xlsx_keeps_numbers_as_numbers_and_times_as_dates(
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)
 
 
+def test_xlsx_keeps_text_that_looks_like_a_formula_as_text(
+    catalogue: Catalogue, analyst_api: APIClient
+) -> None:
+    data = body(analyst_api.get(f"/api/v1/prices/?format=xlsx&competitor={catalogue.rival_b.pk}"))
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    names = [row[7] for row in sheet.iter_rows(min_row=2)]
+    assert len(names) == 3
+    assert {(cell.value, cell.data_type) for cell in names} == {("=Rival; B", "s")}
+    assert sheet.freeze_panes == "A2"  # the header stays in view
+
+
 def test_admin_api_and_command_export_the_same_rows(
     catalogue: Catalogue, analyst_api: APIClient, analyst_client: Client, tmp_path: Path
 ) -> None:
@@ -189,8 +202,70 @@ def test_exports_stream_in_pieces(
 ) -> None:
     from watcher.services import export
 
-    monkeypatch.setattr(export, "CHUNK_ROWS", 4)  # small chunks instead of thousands of rows
+    # Small chunks instead of thousands of rows (COPY's on PostgreSQL, Python's elsewhere).
+    monkeypatch.setattr(export, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(export, "COPY_CHUNK_ROWS", 4)
     response = analyst_api.get("/api/v1/prices/?format=csv")
     pieces = list(response.streaming_content)
     assert len(pieces) == 1 + 4  # the header, then 15 rows in chunks of 4
     assert Decimal(excel_rows(b"".join(pieces))[1][8].replace(",", ".")) > 0
+
+
+HOSTILE_NAMES = [
+    'He said "cheap"; really',
+    "two\nlines",
+    "windows\r\nline",
+    "lone\rreturn",
+    "=HYPERLINK(1)",
+    "+7 900",
+    "-5",
+    "@sum",
+    "",
+    "  spaced  ",
+    "comma, and ; both",
+    'ends with quote"',
+]
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_postgresql_and_python_write_the_same_csv_bytes(
+    catalogue: Catalogue, monkeypatch, language: str
+) -> None:
+    """PostgreSQL formats the rows itself (COPY); other databases get them from Python. Both
+    give the same bytes, whatever the cells hold, across chunk boundaries."""
+    from django.db import connection
+    from django.utils import translation
+
+    from watcher.services import export
+
+    assert connection.vendor == "postgresql"
+    monkeypatch.setattr(export, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(export, "COPY_CHUNK_ROWS", 3)
+    for night, name in zip(NIGHTS * 4, HOSTILE_NAMES, strict=True):
+        rival = CompetitorFactory(subscription=catalogue.lamp, competitor_sku="900009")
+        Competitor.objects.filter(pk=rival.pk).update(name=name, competitor_sku=f"-{name}")
+        observe(
+            catalogue.lamp, rival, night, "0.50", old_price=None, spp_price=Decimal("-1.25"),
+            in_stock=None, stock_quantity=0, rating=Decimal("5"), reviews_count=None,
+            brand=name, hour=3,
+        )  # fmt: skip
+    # No brand, no price, out of stock, on another marketplace.
+    bare = SubscriptionFactory(brand="", sku="300900", marketplace=Marketplace.YANDEX_MARKET)
+    observe(bare, None, NIGHTS[0], None, in_stock=False)
+    queryset = PriceHistory.objects.exclude(competitor=catalogue.rival_c)
+    with translation.override(language):
+        for dialect in export.DIALECTS:
+            from_postgresql = b"".join(export.copy_csv(queryset, dialect))
+            from_python = b"".join(export.python_csv(queryset, dialect))
+            assert from_postgresql == from_python, dialect
+            delimiter = ";" if dialect == export.EXCEL else ","
+            rows = list(
+                csv.reader(io.StringIO(from_python.decode(), newline=""), delimiter=delimiter)
+            )
+            assert len(rows) == queryset.count()
+            assert all(len(row) == len(export.COLUMNS) for row in rows)
+    # Line breaks inside cells survive as they were; rows end with CRLF.
+    names = {row[7] for row in rows}
+    assert {"two\nlines", "windows\r\nline", "lone\rreturn", 'He said "cheap"; really'} <= names
+    # One row end each, and the CRLF inside the brand, the SKU and the name of one row.
+    assert from_python.count(b"\r\n") == len(rows) + 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from decimal import Decimal
@@ -9,7 +10,9 @@ from decimal import Decimal
 from django.test import Client
 from django.urls import reverse
 
-from tests.analysts.conftest import NIGHTS, Catalogue, make_user, observe
+from alerts.models import AlertKind
+from tests.analysts.conftest import NIGHTS, Catalogue, local, make_user, observe
+from tests.factories import AlertFactory
 from watcher.services import prices
 
 
@@ -142,3 +145,45 @@ def test_the_admin_price_list_filters_by_dates_brand_owner_and_searches_names(
     assert "дата замера" in page and "чей артикул" in page
     bad = analyst_client.get(url, {"date_from": "soon"})
     assert bad.status_code == 302 and "e=1" in bad["Location"]
+
+
+def test_the_comparison_page_lists_the_skus_alerts_of_the_range(
+    catalogue: Catalogue, analyst_client: Client
+) -> None:
+    dumping = AlertFactory(
+        competitor=catalogue.rival_a, opened_at=local(NIGHTS[1], 22, 30),
+        our_price=Decimal("1000"), their_price=Decimal("910"),
+        difference_rub=Decimal("90"), difference_pct=Decimal("9"),
+    )  # fmt: skip
+    out = AlertFactory(
+        competitor=catalogue.rival_b, kind=AlertKind.OUT_OF_STOCK, opened_at=local(NIGHTS[1], 23),
+        our_price=None, their_price=None, difference_rub=None, difference_pct=None,
+    )  # fmt: skip
+    AlertFactory(
+        competitor=catalogue.rival_a, opened_at=local(NIGHTS[0], 12) - dt.timedelta(days=9)
+    )
+    AlertFactory(competitor=catalogue.rival_c, opened_at=local(NIGHTS[1], 22))  # another SKU's
+    url = reverse("analytics:comparison", args=[catalogue.lamp.pk])
+    query = f"?date_from={NIGHTS[0]}&date_to={NIGHTS[2]}"
+    page = analyst_client.get(url + query).content.decode()
+    data = json.loads(re.search(r'id="alert-data"[^>]*>(.*?)</script>', page, re.S).group(1))
+    assert [(a["id"], a["kind_label"], a["competitor_name"]) for a in data] == [
+        (dumping.pk, "Демпинг", "Rival A"),
+        (out.pk, "Нет в наличии", "=Rival; B"),
+    ]
+    assert data[0]["their_price"] == 910 and data[0]["difference_pct"] == 9
+    assert data[0]["opened_at"].startswith(f"{NIGHTS[1]}T19:30:00")  # UTC; the page shows local
+    # The list under the chart links to each alert's admin page, which an analyst may open.
+    link = reverse("admin:alerts_alert_change", args=[dumping.pk])
+    assert f'<a href="{link}">Демпинг #{dumping.pk}</a>' in page
+    assert "29.11.2026 22:30" in page
+    assert analyst_client.get(link).status_code == 200
+
+    # A reader who may not open alerts in the admin sees them without the links.
+    manager = Client()
+    manager.force_login(make_user("manager-2", "manager"))
+    page = manager.get(url + query).content.decode()
+    assert f"Демпинг #{dumping.pk}" in page and link not in page
+
+    empty = analyst_client.get(f"{url}?date_from={NIGHTS[2]}&date_to={NIGHTS[2]}")
+    assert 'id="no-alerts"' in empty.content.decode()

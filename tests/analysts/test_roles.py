@@ -23,6 +23,7 @@ def test_migrate_creates_the_analyst_group_with_view_permissions_only(db: None) 
         "view_task",
         "view_taskreport",
         "view_pricehistory",
+        "view_alert",  # the comparison chart links to them
     }
     group.permissions.clear()
     call_command("migrate", verbosity=0)  # runs post_migrate again: the role is restored
