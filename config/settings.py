@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A view's database error (PostgreSQL unreachable) is a 503 page or JSON, not a 500.
+    "watcher.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: turns its lockout of the admin login into a 429 page.
     "axes.middleware.AxesMiddleware",
 ]
