@@ -8,7 +8,7 @@ every socket. Agents share IPs two by two, so the IP semaphore has work to do. T
 the production command (``python -m config.server``, one worker process per core, DEBUG off,
 LOG_LEVEL=WARNING, the production database pool) on loopback.
 
-Printed per step (N = 25, 50, 100, 200 by default; ``--agents`` is the last): throughput,
+Printed per step (N = 5, 10, 25, 50, 100, 200 by default; ``--agents`` is the last): throughput,
 p50/p99 per endpoint, the baseline ``GET /health`` probed meanwhile (and alone before the
 steps), and the invariants checked, client side and in the database:
 
@@ -22,7 +22,7 @@ steps), and the invariants checked, client side and in the database:
 It creates (drops first) the database ``watcher_load`` next to --database-url's and drops it at
 the end; it FLUSHDBs the Redis database of --redis-url: give it one of its own.
 
-Usage: python bench/load.py [--agents 200] [--steps 25,50,100] [--duration 10]
+Usage: python bench/load.py [--agents 200] [--steps 5,10,25,50,100] [--duration 10]
        [--database-url postgres://…/] [--redis-url redis://127.0.0.1:6379/3] [--workers N]
 """
 
@@ -254,7 +254,7 @@ def check(step: Step, agents, seen_before: set[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     args.add_argument("--agents", type=int, default=200, help="the last (largest) step")
-    args.add_argument("--steps", default="25,50,100", help="smaller steps before --agents")
+    args.add_argument("--steps", default="5,10,25,50,100", help="smaller steps before --agents")
     args.add_argument("--duration", type=float, default=10.0, help="seconds per step")
     args.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args.add_argument("--tasks", type=int, default=30_000)
@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"load: {os.cpu_count()} cores, server: python -m config.server --workers "
             f"{opts.workers}; {sum(made.queued.values()):,} tasks queued; steps {steps} agents, "
-            f"{opts.duration:g} s each; agents two per IP"
+            f"{opts.duration:g} s each; agents two per IP; load average "
+            f"{os.getloadavg()[0]:.1f} (others' processes included)"
         )
         baseline = Step()
         asyncio.run(health_probe(port, baseline, time.perf_counter() + 3, "GET /health (idle)"))
@@ -342,8 +343,9 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             if passed_at is None and percentile(step.latencies["tasks/next"], 99) > P99_TARGET:
                 passed_at = n
+        print(f"\n  load average at the end: {os.getloadavg()[0]:.1f}")
         print(
-            "\n  tasks/next p99 passes 100 ms at "
+            "  tasks/next p99 passes 100 ms at "
             + (f"{passed_at} agents" if passed_at else f"no step (up to {steps[-1]} agents)")
         )
     finally:
