@@ -10,18 +10,23 @@ another site from using the staff's cookie).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.urls import URLPattern, path, re_path
 
 from office.consumers import OfficeConsumer
 from watcher.consumers import AgentConsumer, LiveConsumer, RefusingConsumer
 
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's registered code: a temporary condition of the server
+log = logging.getLogger(__name__)
 
 
 def _host_port(netloc: str, scheme: str) -> tuple[str, int] | None:
@@ -61,6 +66,34 @@ class SameOriginValidator(OriginValidator):
         if not same_origin(scope):
             return await WebsocketDenier()(scope, receive, send)
         return await super().__call__(scope, receive, send)
+
+
+class CloseOnDatabaseOutage:
+    """A socket that meets an unreachable database (its handshake's key or session check, or a
+    frame it sends) is closed with 1013, try again later, and one warning is logged: an outage,
+    not a server error (uvicorn would log a traceback and answer the handshake with a 500)."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        sent: set[str] = set()
+
+        async def tracked(message: dict[str, Any]) -> None:
+            sent.add(message["type"])
+            await send(message)
+
+        try:
+            await self.application(scope, receive, tracked)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("database unavailable", extra={"error": type(exc).__name__})
+            if "websocket.close" in sent:
+                return
+            # The client may be gone already: nothing left to tell it.
+            with contextlib.suppress(OSError, RuntimeError):
+                if "websocket.accept" not in sent:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
 
 
 def browser_only(app: Any) -> Any:

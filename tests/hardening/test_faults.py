@@ -3,13 +3,16 @@ clear 503s, never a 500, and recovery without a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
 import pytest
+import websockets
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.servers import (
     Server,
@@ -34,6 +37,18 @@ def first_answer(server: Server, timeout: float = 60.0) -> httpx.Response:
         except httpx.HTTPError:
             time.sleep(0.2)
     raise RuntimeError(f"no answer in {timeout} s:\n{server.log()}")
+
+
+async def close_code(url: str, headers: dict[str, str]) -> int | None:
+    """Open a socket and wait: the code it is closed with (None: still open after 3 s)."""
+    async with websockets.connect(url, additional_headers=headers, proxy=None) as ws:
+        try:
+            await asyncio.wait_for(ws.recv(), 3)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+        except TimeoutError:
+            return None
+    return None
 
 
 def test_an_unreachable_database_gives_clear_503s(tmp_path, agent) -> None:
@@ -63,8 +78,8 @@ def test_an_unreachable_database_gives_clear_503s(tmp_path, agent) -> None:
 
 def test_a_database_cut_gives_503_pages_and_json_and_recovers_by_itself(tmp_path, agent) -> None:
     """PostgreSQL vanishes behind a proxy while the server runs: the admin, the live pages and
-    the API answer 503 (a translated page, JSON under /api/), never a 500; once it is back the
-    same pages answer again, with no restart."""
+    the API answer 503 (a translated page, JSON under /api/), sockets are closed with 1013,
+    never a 500; once it is back the same pages and sockets answer again, with no restart."""
     db = settings.DATABASES["default"]
     if "postgresql" not in db["ENGINE"]:
         pytest.skip("the proxy stands between the app and PostgreSQL")
@@ -101,6 +116,11 @@ def test_a_database_cut_gives_503_pages_and_json_and_recovers_by_itself(tmp_path
             assert web.get("/api/v1/watcher/tasks/next", headers=bearer).json()["code"] == (
                 "unavailable"
             )
+            # Sockets: closed with 1013 (try again later), not a 500 at the handshake.
+            cookie = f"{settings.SESSION_COOKIE_NAME}={cookies[settings.SESSION_COOKIE_NAME]}"
+            browser_headers = {"Origin": server.url, "Cookie": cookie}
+            assert asyncio.run(close_code(server.ws("/ws/watcher"), bearer)) == 1013
+            assert asyncio.run(close_code(server.ws("/ws/live/agents"), browser_headers)) == 1013
 
             proxy.restore()
             seen: list[int] = []
@@ -114,6 +134,8 @@ def test_a_database_cut_gives_503_pages_and_json_and_recovers_by_itself(tmp_path
             for page in pages:
                 assert web.get(page).status_code == 200, page
             assert web.get("/api/v1/watcher/tasks/next", headers=bearer).status_code == 204
+            assert asyncio.run(close_code(server.ws("/ws/watcher"), bearer)) is None
+            assert asyncio.run(close_code(server.ws("/ws/live/agents"), browser_headers)) is None
     finally:
         stop(server)
         proxy.close()

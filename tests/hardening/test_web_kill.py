@@ -3,23 +3,30 @@
 Two uvicorn processes share the database and Redis; agents work through both. One is killed
 mid-night: its agents carry on through the other (a request that failed on the wire is sent
 again there), nothing is handed out twice, every task ends with one price row, and a claim
-whose answer died with the process comes back when its lease lapses.
+whose answer died with the process comes back when its lease lapses. An agent whose WebSocket
+was on the killed process reconnects to the other, and an admin's command reaches it there.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import websockets
+from django.contrib.auth.models import User
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.e2e.servers import Server, asgi_servers
 from tests.factories import TaskFactory
 from tests.watcher.pages import WB_PAGE
-from watcher.models import PriceHistory, Task, TaskStatus
+from watcher.models import AgentCommand, CommandStatus, PriceHistory, Task, TaskStatus
 from watcher.services import distributor, queues
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -74,7 +81,44 @@ class Worker(threading.Thread):
             self.error = error
 
 
-def claim_without_reading(server: Server, key: str, task_count: int) -> socket.socket:
+class Radio(threading.Thread):
+    """An agent's WebSocket: connected to the first server, to the next when it drops; ACKs
+    every command."""
+
+    def __init__(self, key: str, servers: list[Server]) -> None:
+        super().__init__(daemon=True)
+        self.key, self.urls = key, [server.ws("/ws/watcher") for server in servers]
+        self.connected_to: list[int] = []
+        self.commands: list[dict[str, Any]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self.listen())
+
+    async def listen(self) -> None:
+        index = 0
+        headers = {"Authorization": f"Bearer {self.key}"}
+        while not self.stop.is_set():
+            try:
+                async with websockets.connect(
+                    self.urls[index], additional_headers=headers, proxy=None, open_timeout=5
+                ) as ws:
+                    self.connected_to.append(index)
+                    while not self.stop.is_set():
+                        try:
+                            message = json.loads(await asyncio.wait_for(ws.recv(), 0.2))
+                        except TimeoutError:
+                            continue
+                        if message.get("type") == "command":
+                            self.commands.append(message)
+                            ack = {"type": "ack", "command_id": message["command_id"]}
+                            await ws.send(json.dumps({**ack, "status": "ok"}))
+            except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
+                index = (index + 1) % len(self.urls)
+                await asyncio.sleep(0.1)
+
+
+def claim_without_reading(server: Server, key: str, agent_id: str) -> tuple[socket.socket, Task]:
     """Send ``GET /tasks/next`` and never read the answer: the claim the process dies with."""
     sock = socket.create_connection(("127.0.0.1", server.port))
     request = (
@@ -82,10 +126,10 @@ def claim_without_reading(server: Server, key: str, task_count: int) -> socket.s
     )
     sock.sendall(request.encode())
     deadline = time.monotonic() + 10
-    while Task.objects.filter(status=TaskStatus.IN_PROGRESS).count() < task_count:
+    while (task := Task.objects.filter(agent_id=agent_id).first()) is None:
         assert time.monotonic() < deadline, "the unread claim never happened"
         time.sleep(0.02)
-    return sock
+    return sock, task
 
 
 def test_agents_carry_on_through_another_process_when_one_is_killed(
@@ -95,6 +139,9 @@ def test_agents_carry_on_through_another_process_when_one_is_killed(
     queues.push([(str(t.pk), t.marketplace, 0) for t in tasks])
     handles = [make_agent(f"night-{i}") for i in range(AGENTS)]
     lost = make_agent("lost-answer")
+    listener = make_agent("on-the-socket")
+    admin = User.objects.create_superuser("night-boss", "b@example.com", "pw-Secret-kill-1")
+    jwt = {"Authorization": f"Bearer {RefreshToken.for_user(admin).access_token}"}
     done = threading.Event()
     # Short leases (set in the servers, which claim) so the lost claim comes back in seconds.
     with asgi_servers(2, tmp_path, WATCHER_TASK_LEASE_SECONDS="5") as (doomed, survivor):
@@ -102,7 +149,9 @@ def test_agents_carry_on_through_another_process_when_one_is_killed(
         workers = [
             Worker(h.key, f"10.9.0.{i + 1}", servers, i % 2, done) for i, h in enumerate(handles)
         ]
-        unread = claim_without_reading(doomed, lost.key, 1)
+        unread, orphan = claim_without_reading(doomed, lost.key, lost.id)
+        radio = Radio(listener.key, servers)
+        radio.start()
         for worker in workers:
             worker.start()
         deadline = time.monotonic() + 60
@@ -120,6 +169,23 @@ def test_agents_carry_on_through_another_process_when_one_is_killed(
         done.set()
         for worker in workers:
             worker.join(15)
+        # The socket that was on the killed process is on the survivor now; a command finds it.
+        while radio.connected_to[-1:] != [1] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        url = f"{survivor.url}{API}/agents/{listener.id}/command"
+        for _ in range(50):  # the socket registers just after its handshake
+            sent = httpx.post(url, json={"command": "pause"}, headers=jwt, trust_env=False)
+            if sent.status_code != 503:
+                break
+            time.sleep(0.1)
+        while not radio.commands and time.monotonic() < deadline:
+            time.sleep(0.1)
+        while not AgentCommand.objects.filter(status=CommandStatus.ACKED).exists():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        radio.stop.set()
+        radio.join(5)
         survivor_log = survivor.log()
 
     for worker in workers:
@@ -133,6 +199,12 @@ def test_agents_carry_on_through_another_process_when_one_is_killed(
     assert PriceHistory.objects.count() == TASKS
     assert all(PriceHistory.objects.filter(task=t).count() == 1 for t in tasks)
     # The claim that died unanswered with its process: its lease lapsed, another agent did it.
-    (orphan,) = Task.objects.filter(lease_version=2)
-    assert orphan.agent_id != lost.agent.pk
+    # (Claims of the working agents cut in flight by the kill, if any, went the same way.)
+    orphan.refresh_from_db()
+    assert orphan.lease_version == 2 and orphan.agent_id != lost.agent.pk
+    assert radio.connected_to[0] == 0 and radio.connected_to[-1] == 1, radio.connected_to
+    assert sent.status_code == 200, sent.text
+    assert [m["command_id"] for m in radio.commands] == [sent.json()["command_id"]]
+    command = AgentCommand.objects.get(pk=sent.json()["command_id"])
+    assert command.status == CommandStatus.ACKED and command.ack_status == "ok"
     assert "Traceback" not in survivor_log, survivor_log
