@@ -22,7 +22,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
-from config.routing import CloseOnDatabaseOutage, websocket_urlpatterns  # noqa: E402
+from config.routing import websocket_urlpatterns  # noqa: E402
 from config.wsgi_bridge import WSGIBridge  # noqa: E402
 
 # Import the URLconf (views, services, the parser's rules) while the worker starts, not on the
@@ -40,7 +40,7 @@ application = ProtocolTypeRouter(
             limits=settings.WATCHER_BODY_LIMITS,
             authenticate=import_string(settings.WATCHER_BODY_AUTHENTICATOR),
         ),
-        "websocket": CloseOnDatabaseOutage(URLRouter(websocket_urlpatterns)),
+        "websocket": URLRouter(websocket_urlpatterns),
     }
 )
 

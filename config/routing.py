@@ -18,14 +18,18 @@ from urllib.parse import urlsplit
 from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.urls import URLPattern, path, re_path
 
 from office.consumers import OfficeConsumer
-from watcher.consumers import AgentConsumer, LiveConsumer, RefusingConsumer
+from watcher.consumers import (
+    CLOSE_TRY_AGAIN_LATER,
+    DATABASE_OUTAGE,
+    AgentConsumer,
+    LiveConsumer,
+    RefusingConsumer,
+)
 
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
-CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's registered code: a temporary condition of the server
 log = logging.getLogger(__name__)
 
 
@@ -69,9 +73,9 @@ class SameOriginValidator(OriginValidator):
 
 
 class CloseOnDatabaseOutage:
-    """A socket that meets an unreachable database (its handshake's key or session check, or a
-    frame it sends) is closed with 1013, try again later, and one warning is logged: an outage,
-    not a server error (uvicorn would log a traceback and answer the handshake with a 500)."""
+    """A browser socket whose session or user cannot be read (the database is unreachable) is
+    closed with 1013, try again later, as the consumers close theirs (``KeptConsumer``): the
+    session middleware meets the outage before any consumer runs."""
 
     def __init__(self, application: Any) -> None:
         self.application = application
@@ -85,7 +89,7 @@ class CloseOnDatabaseOutage:
 
         try:
             await self.application(scope, receive, tracked)
-        except (OperationalError, InterfaceError) as exc:
+        except DATABASE_OUTAGE as exc:
             log.warning("database unavailable", extra={"error": type(exc).__name__})
             if "websocket.close" in sent:
                 return
@@ -97,7 +101,7 @@ class CloseOnDatabaseOutage:
 
 
 def browser_only(app: Any) -> Any:
-    return SameOriginValidator(AuthMiddlewareStack(app))
+    return SameOriginValidator(CloseOnDatabaseOutage(AuthMiddlewareStack(app)))
 
 
 websocket_urlpatterns: list[URLPattern] = [

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import pytest
 import websockets
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import OperationalError
 from django.test import Client
 from websockets.exceptions import ConnectionClosed
 
@@ -140,3 +142,24 @@ def test_a_database_cut_gives_503_pages_and_json_and_recovers_by_itself(tmp_path
         stop(server)
         proxy.close()
     assert "Traceback" not in server.log(), server.log()
+
+
+class DatabaseGoneMiddleware:
+    """Stands for a middleware that meets the outage itself (a session saved on the way out)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        raise OperationalError("connection refused")
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"), [("/admin/", "text/html"), ("/api/v1/watcher/tasks/next", "application/json")]
+)
+def test_an_outage_met_in_a_middleware_is_a_503_too(settings, path: str, kind: str) -> None:
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}.DatabaseGoneMiddleware"]
+    response = Client(raise_request_exception=False).get(path)
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith(kind)
+    assert response["Retry-After"] == "30"
