@@ -10,6 +10,8 @@ another site from using the staff's cookie).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,9 +21,16 @@ from django.conf import settings
 from django.urls import URLPattern, path, re_path
 
 from office.consumers import OfficeConsumer
-from watcher.consumers import AgentConsumer, LiveConsumer, RefusingConsumer
+from watcher.consumers import (
+    CLOSE_TRY_AGAIN_LATER,
+    DATABASE_OUTAGE,
+    AgentConsumer,
+    LiveConsumer,
+    RefusingConsumer,
+)
 
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+log = logging.getLogger(__name__)
 
 
 def _host_port(netloc: str, scheme: str) -> tuple[str, int] | None:
@@ -63,8 +72,36 @@ class SameOriginValidator(OriginValidator):
         return await super().__call__(scope, receive, send)
 
 
+class CloseOnDatabaseOutage:
+    """A browser socket whose session or user cannot be read (the database is unreachable) is
+    closed with 1013, try again later, as the consumers close theirs (``KeptConsumer``): the
+    session middleware meets the outage before any consumer runs."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        sent: set[str] = set()
+
+        async def tracked(message: dict[str, Any]) -> None:
+            sent.add(message["type"])
+            await send(message)
+
+        try:
+            await self.application(scope, receive, tracked)
+        except DATABASE_OUTAGE as exc:
+            log.warning("database unavailable", extra={"error": type(exc).__name__})
+            if "websocket.close" in sent:
+                return
+            # The client may be gone already: nothing left to tell it.
+            with contextlib.suppress(OSError, RuntimeError):
+                if "websocket.accept" not in sent:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+
+
 def browser_only(app: Any) -> Any:
-    return SameOriginValidator(AuthMiddlewareStack(app))
+    return SameOriginValidator(CloseOnDatabaseOutage(AuthMiddlewareStack(app)))
 
 
 websocket_urlpatterns: list[URLPattern] = [

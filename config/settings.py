@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A view's database error (PostgreSQL unreachable) is a 503 page or JSON, not a 500.
+    "watcher.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: turns its lockout of the admin login into a 429 page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -203,8 +205,13 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Slow work (LLM parsing, exports) has its own queue so it never starves the dispatcher's chores.
 CELERY_TASK_ROUTES = {"watcher.reparse_reports": {"queue": "slow"}}
+# A message is acknowledged after its task ran (acks_late): a pool process killed mid-task
+# gives it back at once (reject_on_worker_lost); a whole worker killed leaves it unacknowledged,
+# and a live worker hands it out again after the visibility timeout. Keep the timeout above the
+# longest task (CELERY_TASK_TIME_LIMIT) and the longest retry countdown (300 s), or a running
+# task is handed out twice. Parses come back sooner through the reaper (WATCHER_PARSE_TIMEOUT).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 3600,
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     "global_keyprefix": "watcher:celery:",
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

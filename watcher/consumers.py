@@ -7,6 +7,7 @@ in ``watcher.services.connections`` and ``commands``, payload types in ``events`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import InterfaceError, OperationalError
 
 from watcher.models import Agent
 from watcher.services import agents, commands, connections
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 CLOSE_INVALID_KEY = 4001
 CLOSE_REPLACED = 4002
 CLOSE_FORBIDDEN = 4003
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: a temporary condition of the server (database down)
+DATABASE_OUTAGE = (OperationalError, InterfaceError)
 
 
 def frame_text(value: Any, max_length: int = 100) -> str | None:
@@ -60,13 +64,16 @@ class KeptConsumer(AsyncWebsocketConsumer):
     """A socket whose groups (and agent registration) the process's socket keeper renews.
 
     However the consumer ends, a clean close or an exception in any handler, ``cleanup()``
-    runs once: the keeper forgets the socket and it leaves its groups and the registry.
+    runs once: the keeper forgets the socket and it leaves its groups and the registry. An
+    unreachable database closes the socket with 1013 (try again later), one warning logged: an
+    outage, not a server error (uvicorn would log a traceback, and a 500 at the handshake).
     """
 
     agent: Agent | None = None
     replaced = False
     is_open = False
     cleaned = False
+    accepted = False
 
     def kept_groups(self) -> tuple[str, ...]:
         return ()
@@ -74,8 +81,19 @@ class KeptConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except DATABASE_OUTAGE as exc:
+            log.warning("database unavailable", extra={"error": type(exc).__name__})
+            # The client may be gone already: nothing left to tell it then.
+            with contextlib.suppress(OSError, RuntimeError):
+                if not self.accepted:
+                    await self.accept()
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)
         finally:
             await self.cleanup()
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
 
     async def disconnect(self, code: int) -> None:
         await self.cleanup()

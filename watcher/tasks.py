@@ -64,11 +64,14 @@ def prune_command_history() -> int:
 # ``CELERY_TASK_ROUTES``. The parser never raises for an LLM failure (it falls back to the rules),
 # so the retries are for transport and database trouble; a retry resumes with the reports not done.
 @shared_task(name="watcher.reparse_reports", bind=True, acks_late=True, max_retries=5)
-def reparse_reports(self, report_ids: list[int], backend: str | None = None) -> int:
-    """Re-parse stored task reports (``TaskReport`` ids) with ``backend`` (None: the route's)."""
+def reparse_reports(
+    self, report_ids: list[int], backend: str | None = None, only_pending: bool = False
+) -> int:
+    """Re-parse stored task reports (``TaskReport`` ids) with ``backend`` (None: the route's);
+    ``only_pending``: the reports' first parse (a task no longer ``parsing`` is skipped)."""
     for index, report_id in enumerate(report_ids):
         try:
-            results.reparse_report(int(report_id), backend)
+            results.reparse_report(int(report_id), backend, only_pending=only_pending)
         except (httpx.HTTPError, OperationalError) as exc:
             countdown = get_exponential_backoff_interval(
                 factor=2, retries=self.request.retries, maximum=300, full_jitter=True
@@ -80,7 +83,9 @@ def reparse_reports(self, report_ids: list[int], backend: str | None = None) -> 
                 type(exc).__name__,
             )
             raise self.retry(
-                exc=exc, args=(list(report_ids[index:]), backend), countdown=countdown
+                exc=exc,
+                args=(list(report_ids[index:]), backend, only_pending),
+                countdown=countdown,
             ) from exc
     return len(report_ids)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -10,8 +11,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import defaults
@@ -28,6 +31,7 @@ from watcher.services.events import AgentRow
 
 View = Callable[..., HttpResponse]
 CONFIRM_ACTIONS = (CommandAction.STOP, CommandAction.REBOOT_MODEM)
+RETRY_AFTER_SECONDS = 30
 
 
 def staff_required(view: View) -> View:
@@ -176,7 +180,22 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     )
 
 
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 while PostgreSQL cannot be reached: JSON under /api/ (as DRF's views answer), else a
+    page that needs no database (no user, no context processors)."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if request.path.startswith("/api/"):
+        body = {"detail": _("Database unavailable, try again later."), "code": "unavailable"}
+        return JsonResponse(body, status=503, headers=headers)
+    page = render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS})
+    return HttpResponse(page, status=503, headers=headers)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    # A database error raised in a middleware (a session saved on the way out) lands here, not
+    # in DatabaseUnavailableMiddleware; it is an outage, not a bug.
+    if isinstance(sys.exception(), OperationalError | InterfaceError):
+        return database_unavailable(request)
     return _error(request, 500, _("Server error."), lambda: defaults.server_error(request))
 
 

@@ -9,6 +9,8 @@ command socket keeps reconnecting in the background, as it would with the server
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import signal
@@ -258,3 +260,35 @@ def test_sigterm_finishes_the_current_task_then_exits(
     assert asyncio.run(terminate_mid_task()) == 0
     assert [(t, b["success"]) for t, b, _c in stub.reports] == [(task, True)]
     assert len(stub.tasks) == 1  # the next one was not taken
+
+
+def test_a_socket_closed_at_once_is_retried_with_a_growing_backoff(
+    marketplace: str, tmp_path: Path
+) -> None:
+    """A server that accepts the socket and closes it at once (1013 while its database is
+    down) is not reconnected to every second: the backoff keeps growing."""
+    import time
+
+    import websockets
+
+    opened: list[float] = []
+
+    async def try_again_later(ws: Any) -> None:
+        opened.append(time.monotonic())
+        await ws.close(code=1013)
+
+    async def scenario() -> None:
+        async with websockets.serve(try_again_later, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            agent = runtime(f"http://127.0.0.1:{port}", marketplace, tmp_path)
+            loop = asyncio.create_task(agent.socket_loop())
+            await asyncio.sleep(4.5)
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+            await agent.api.aclose()
+
+    asyncio.run(scenario())
+    gaps = [later - earlier for earlier, later in itertools.pairwise(opened)]
+    assert len(gaps) >= 2, opened
+    assert gaps[0] >= 0.7 and gaps[1] >= 1.5, gaps  # ~1 s, then ~2 s (not ~1 s again)

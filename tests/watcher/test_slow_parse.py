@@ -52,13 +52,14 @@ def test_a_slow_backend_defers_parsing_to_a_worker(agent, llm_route) -> None:
     # The agent is done with the page: its IP is free for the next one at once.
     assert not semaphore.is_locked("127.0.0.1", "wildberries.ru")
     # The worker's job, run here directly.
-    reparse_report(TaskReport.objects.get(task=task).pk)
+    reparse_report(TaskReport.objects.get(task=task).pk, only_pending=True)
     task.refresh_from_db()
     assert task.status == TaskStatus.COMPLETED and task.outcome == TaskOutcome.OK
-    assert PriceHistory.objects.get(task=task).current_price == 1299
-    # Running it again (a redelivered message) changes nothing.
-    reparse_report(TaskReport.objects.get(task=task).pk)
-    assert PriceHistory.objects.filter(task=task).count() == 1
+    price = PriceHistory.objects.get(task=task)
+    assert price.current_price == 1299
+    # Running it again (a redelivered message) changes nothing: not even a second parse.
+    reparse_report(TaskReport.objects.get(task=task).pk, only_pending=True)
+    assert PriceHistory.objects.get(task=task).parsed_at == price.parsed_at
 
 
 def test_the_report_enqueues_the_parse_on_commit(agent, llm_route, celery_eager) -> None:
@@ -122,7 +123,7 @@ def test_reparse_reports_calls_the_watcher_service_and_resumes_after_a_network_e
     calls: list[tuple[int, str | None]] = []
     failures = iter([httpx.ConnectError("down")])
 
-    def reparse_report(report_id: int, backend: str | None = None) -> None:
+    def reparse_report(report_id: int, backend: str | None = None, **_: object) -> None:
         calls.append((report_id, backend))
         if report_id == 2 and (error := next(failures, None)):
             raise error
@@ -156,6 +157,6 @@ def test_a_message_queued_under_the_parsers_old_task_name_is_still_parsed(
     from watcher.services import results
 
     calls: list[tuple[int, str | None]] = []
-    monkeypatch.setattr(results, "reparse_report", lambda *args: calls.append(args))
+    monkeypatch.setattr(results, "reparse_report", lambda *args, **_: calls.append(args))
     app.tasks["parser.tasks.reparse_reports"].apply(args=([4, 5], "rules"))
     assert calls == [(4, "rules"), (5, "rules")]

@@ -262,6 +262,7 @@ def test_browser_routes_check_the_origin_before_they_read_the_session() -> None:
     from channels.security.websocket import OriginValidator
     from channels.sessions import CookieMiddleware, SessionMiddleware
 
+    from config.routing import CloseOnDatabaseOutage
     from office.consumers import OfficeConsumer
     from watcher.consumers import LiveConsumer
 
@@ -275,7 +276,9 @@ def test_browser_routes_check_the_origin_before_they_read_the_session() -> None:
             chain.append(type(app))
             app = app.application if hasattr(app, "application") else app.inner
         assert issubclass(chain[0], OriginValidator)
-        assert chain[1:] == [CookieMiddleware, SessionMiddleware, AuthMiddleware]
+        assert chain[1:] == [
+            CloseOnDatabaseOutage, CookieMiddleware, SessionMiddleware, AuthMiddleware
+        ]  # fmt: skip
         consumers.append(app.consumer_class)
     assert consumers == [LiveConsumer, OfficeConsumer]
 

@@ -49,6 +49,7 @@ EMULATION_DEFAULTS = {
 FINAL_REJECTIONS = frozenset({400, 403, 404, 409, 413})
 COMMANDS = ("stop", "pause", "resume", "reload_config", "reboot_modem", "refresh_cookies")
 CLOSE_INVALID_KEY = 4001
+STABLE_SOCKET = 30.0  # seconds a command socket must have lived to reset the reconnect backoff
 CLOSE_REPLACED = 4002
 
 
@@ -421,6 +422,7 @@ class AgentRuntime:
         backoff = 1.0
         while True:
             code = None
+            connected_at: float | None = None
             try:
                 async with websockets.connect(
                     self.socket_url(),
@@ -429,7 +431,7 @@ class AgentRuntime:
                     open_timeout=10,
                 ) as ws:
                     self.ws = ws
-                    backoff = 1.0
+                    connected_at = time.monotonic()
                     log.info("command socket connected")
                     await ws.send(json.dumps({"type": "status", "status": self.status}))
                     async for message in ws:
@@ -440,6 +442,10 @@ class AgentRuntime:
                 log.info("command socket unavailable", extra={"error": repr(exc)})
             finally:
                 self.ws = None
+            # Backoff starts over only after a socket that lived: one the server accepts and
+            # closes at once (1013 while its database is down) must not be retried every second.
+            if connected_at is not None and time.monotonic() - connected_at >= STABLE_SOCKET:
+                backoff = 1.0
             if code == CLOSE_INVALID_KEY:
                 log.error("command socket refused: invalid API key")
                 backoff = 60.0

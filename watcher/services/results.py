@@ -155,7 +155,7 @@ def _await_parse(task: Task, report: TaskReport) -> None:
     deadline = timezone.now() + dt.timedelta(seconds=settings.WATCHER_PARSE_TIMEOUT)
     if not lifecycle.park(task, deadline):
         raise Conflict(_LEASE_EXPIRED)
-    transaction.on_commit(lambda: reparse_reports.delay([report.pk]))
+    transaction.on_commit(lambda: reparse_reports.delay([report.pk], only_pending=True))
 
 
 def _parse_and_settle(
@@ -176,16 +176,22 @@ def parse_or_error(
         return exc
 
 
-def reparse_report(report_id: int, backend: str | None = None) -> None:
+def reparse_report(
+    report_id: int, backend: str | None = None, *, only_pending: bool = False
+) -> None:
     """Parse a stored report (again) and settle its task from the result.
 
-    Two uses: the slow-backend path (the task waits in ``parsing`` until this runs in a
-    worker) and operators re-parsing finished tasks with a chosen backend. The parse runs
-    outside any transaction (an LLM call can take minutes); settling is conditional on the
+    Two uses: the slow-backend path (``only_pending``: the task waits in ``parsing`` until this
+    runs in a worker) and operators re-parsing finished tasks with a chosen backend. The parse
+    runs outside any transaction (an LLM call can take minutes); settling is conditional on the
     report still being the task's latest attempt, so a repeat or a late run changes nothing.
     """
     report = TaskReport.objects.filter(pk=report_id, success=True).select_related("task").first()
     if report is None:
+        return
+    if only_pending and report.task.status != TaskStatus.PARSING:
+        # A redelivered message (its worker was killed after settling, or the reaper resent it):
+        # the task has its result; another LLM call would only replace it.
         return
     task = report.task
     parsed = parse_or_error(backend, report.raw_text, task.marketplace, task.sku, str(task.pk))
@@ -238,7 +244,7 @@ def resume_stalled_parses(now: dt.datetime | None = None) -> int:
         if lifecycle.resume_parse(task, now, deadline):
             report = TaskReport.objects.filter(task=task, attempt=task.lease_version).first()
             if report is not None:
-                reparse_reports.delay([report.pk])
+                reparse_reports.delay([report.pk], only_pending=True)
                 count += 1
     return count
 
