@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -70,6 +71,13 @@ def _product_links(marketplace: str, sku: str | None) -> SafeString | str:
     )
 
 
+def roubles(value: Decimal | None) -> str:
+    """A price as the list shows it: digits grouped, two decimals, the rouble sign."""
+    if value is None:
+        return "—"
+    return f"{number_format(value, decimal_pos=2, force_grouping=True)} ₽"
+
+
 class MuteForm(ActionForm):
     days = forms.IntegerField(
         label=_("days to mute"), min_value=1, max_value=365, initial=7, required=False
@@ -81,8 +89,7 @@ class AlertAdmin(GrammarAdmin):
     grammar = ALERT_GRAMMAR
     # Fits 1366 px: marketplace, brand, price level and rule are filters and on the alert's page.
     list_display = (
-        "opened_at", "kind", "state", "our_sku", "competitor_sku", "our_price", "their_price",
-        "gap",
+        "opened_at", "kind", "state", "our_sku", "competitor_sku", "ours", "theirs", "gap",
     )  # fmt: skip
     list_filter = (
         "status", "kind", "hold", "marketplace", "brand", "price_level", "rule", "suspicious",
@@ -142,15 +149,22 @@ class AlertAdmin(GrammarAdmin):
             notes.append(gettext("muted"))
         return ", ".join(notes)
 
+    @admin.display(description=_("our price"), ordering="our_price")
+    def ours(self, alert: Alert) -> str:
+        return roubles(alert.our_price)
+
+    @admin.display(description=_("their price"), ordering="their_price")
+    def theirs(self, alert: Alert) -> str:
+        return roubles(alert.their_price)
+
     @admin.display(description=_("gap"), ordering="difference_pct")
     def gap(self, alert: Alert) -> str:
         if alert.difference_rub is None:
             return "—"
-        rub = number_format(alert.difference_rub, decimal_pos=2, force_grouping=True)
         if alert.difference_pct is None:
-            return f"{rub} ₽"
+            return roubles(alert.difference_rub)
         pct = number_format(alert.difference_pct, decimal_pos=1)
-        return f"{rub} ₽ ({pct} %)"
+        return f"{roubles(alert.difference_rub)} ({pct} %)"
 
     @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
@@ -315,7 +329,8 @@ class DeliveryAdmin(GrammarAdmin):
     # Fits 1366 px: the kind is the channel's; attempts, the time sent and the whole error are on
     # the delivery's page.
     list_display = (
-        "created_at", "event_label", "channel", "recipient", "status", "alert_link", "error_start",
+        "created_at", "event_label", "channel", "recipient_start", "status", "alert_link",
+        "error_start",
     )  # fmt: skip
     list_filter = ("status", "kind", EventFilter, "channel")
     list_select_related = ("channel",)
@@ -336,6 +351,17 @@ class DeliveryAdmin(GrammarAdmin):
     @admin.display(description=_("event"), ordering="event")
     def event_label(self, delivery: Delivery) -> str:
         return gettext(notifications.EVENT_LABELS.get(delivery.event, delivery.event))
+
+    @admin.display(description=_("recipient"), ordering="recipient")
+    def recipient_start(self, delivery: Delivery) -> SafeString | str:
+        """Webhook URLs run long: the start, the whole on hover and on the delivery's page."""
+        if not delivery.recipient:
+            return "—"
+        return format_html(
+            '<span title="{}">{}</span>',
+            delivery.recipient,
+            Truncator(delivery.recipient).chars(30),
+        )
 
     @admin.display(description=_("last error"))
     def error_start(self, delivery: Delivery) -> str:

@@ -12,6 +12,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from parser.types import Marketplace
 from watcher.models import Competitor, PriceHistory, Subscription
@@ -36,7 +37,7 @@ class PriceLevel(models.TextChoices):
 
 class AlertStatus(models.TextChoices):
     OPEN = "open", _("Open")
-    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    ACKNOWLEDGED = "acknowledged", pgettext_lazy("alert status", "Acknowledged")
     RESOLVED = "resolved", _("Resolved")
 
 

@@ -21,6 +21,7 @@ from alerts.models import (
     ChannelKind,
     Delivery,
     NotificationChannel,
+    PendingCheck,
     PriceLevel,
     RuleStreak,
 )
@@ -273,6 +274,15 @@ class AlertFactory(factory.django.DjangoModelFactory):
     their_price = Decimal("800.00")
     difference_rub = Decimal("200.00")
     difference_pct = Decimal("20.00")
+
+
+class PendingCheckFactory(factory.django.DjangoModelFactory):
+    """A stored observation waiting for the alert engine."""
+
+    class Meta:
+        model = PendingCheck
+
+    observation = factory.SubFactory(PriceHistoryFactory, task=None)
 
 
 class RuleStreakFactory(factory.django.DjangoModelFactory):

@@ -20,11 +20,12 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 
-from alerts.models import Alert, AlertRule, Delivery, NotificationChannel
 from tests.e2e.servers import BROWSER_ARGS, CHROMIUM, asgi_servers
 from tests.factories import (
     AgentFactory,
+    AlertFactory,
     CompetitorFactory,
+    DeliveryFactory,
     PriceHistoryFactory,
     SubscriptionFactory,
 )
@@ -95,21 +96,14 @@ def test_an_operators_first_hour_in_russian(chromium: str, tmp_path: Path) -> No
     agents.enter_panic(stuck, "капча на Ozon", {}, "10.9.9.1")
     agents.enter_panic(stuck, "403 подряд", {}, "10.9.9.2")
     # A held, suspicious dumping alert with long names and its failed delivery, for the widths.
-    rival = CompetitorFactory(subscription=archived, competitor_sku="4440002", name="Соседи")
-    alert = Alert.objects.create(
-        rule=AlertRule.objects.filter(kind="dumping").first(), kind="dumping",
-        marketplace=archived.marketplace, brand="Старый бренд", subscription=archived,
-        competitor=rival, pair_key=f"{archived.pk}:{rival.pk}", price_level="regular",
+    alert = AlertFactory(
+        competitor=CompetitorFactory(subscription=archived, competitor_sku="4440002"),
         our_price=Decimal("123456.78"), their_price=Decimal("98765.43"),
         difference_rub=Decimal("-24691.35"), difference_pct=Decimal("-20.00"),
         suspicious=True, hold="agents_offline",
     )  # fmt: skip
-    channel = NotificationChannel.objects.create(
-        name="Вебхук отдела цен", kind="webhook", target="https://hooks.example.com/watcher/prices"
-    )
-    Delivery.objects.create(
-        channel=channel, kind="webhook", event="alert_opened", recipient="https://hooks.example.com",
-        subject="s", body="b", alert=alert, status="failed", attempts=5,
+    DeliveryFactory(
+        channel__name="Вебхук отдела цен", alert=alert, status="failed", attempts=5,
         last_error="HTTP 502 Bad Gateway from the receiver after five attempts with backoff " * 3,
     )  # fmt: skip
     screens = tmp_path / "screens"

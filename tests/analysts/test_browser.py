@@ -146,7 +146,7 @@ def test_the_comparison_chart_draws_every_series(
     ]
     assert alerts["points"] == [910, 1100] and alerts["drawn"] == 2
     assert tooltip["body"][0] == f"Демпинг #{dumping.pk} · Rival A"
-    assert "их цена 910" in tooltip["body"][1] and "разрыв 90" in tooltip["body"][1]
+    assert "их цена 910" in tooltip["body"][1] and "разница 90" in tooltip["body"][1]
     assert "29.11.2026" in tooltip["title"][0]
     assert "Просмотр" in alert_page and "Демпинг" in alert_page  # read-only for an analyst
     assert laptop_overflow <= 0
