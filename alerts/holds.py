@@ -70,12 +70,14 @@ def release(alerts: Iterable[Alert], now: dt.datetime) -> list[int]:
     alerts = [alert for alert in alerts if alert.hold]
     if not alerts:
         return []
-    later = [alert.pk for alert in alerts if alert.rule.in_quiet_hours(now)]
     ids = [alert.pk for alert in alerts]
-    held = Alert.objects.filter(pk__in=ids, status__in=ACTIVE_STATUSES).exclude(hold="")
-    released = list(held.values_list("pk", flat=True))
-    held.update(hold="", released_at=now)
-    Alert.objects.filter(pk__in=later).update(in_digest=True)
+    with transaction.atomic():
+        # Locked: a check and the periodic review releasing the same alert tell it once.
+        held = Alert.objects.filter(pk__in=ids, status__in=ACTIVE_STATUSES).exclude(hold="")
+        released = list(held.select_for_update().values_list("pk", flat=True))
+        Alert.objects.filter(pk__in=released).update(hold="", released_at=now)
+        later = [a.pk for a in alerts if a.pk in released and a.rule.in_quiet_hours(now)]
+        Alert.objects.filter(pk__in=later).update(in_digest=True)
     for alert in alerts:
         alert.hold, alert.released_at = "", now
     tell = [pk for pk in released if pk not in later]
@@ -98,7 +100,10 @@ def review(now: dt.datetime | None = None) -> tuple[list[int], list[int]]:
     with transaction.atomic():
         if cause:
             held.exclude(hold=cause).update(hold=cause)  # say the reason that applies now
-            return [], []
+            # A cause that outlasts the limit (a marketplace no agent works, a task stuck
+            # pending) must not silence alerts for good: past it they are told anyway.
+            limit = now - dt.timedelta(seconds=settings.WATCHER_ALERT_HOLD_MAX)
+            return release(held.filter(held_since__lt=limit).select_related("rule"), now), []
         priced = PriceHistory.objects.filter(
             subscription_id=OuterRef("subscription_id"),
             current_price__gt=0,

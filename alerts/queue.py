@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from alerts import engine
 from alerts.models import PendingCheck
@@ -26,12 +26,19 @@ log = logging.getLogger(__name__)
 SCHEDULED_KEY = "alerts:drain-scheduled"
 SCHEDULED_TTL = 300
 BATCH = 500
+# PostgreSQL advisory lock serialising the batches (any constant unique to this use).
+LOCK_KEY = 0x616C_6572  # "aler"
 
 
 def enqueue(price_history_id: int) -> None:
     """Queue one stored observation for the engine (inside the transaction that stores it)."""
+    # An upsert, not "do nothing": a re-parse of an observation a drain holds right now waits
+    # for that drain and queues it again, so its new figures are checked too.
     PendingCheck.objects.bulk_create(
-        [PendingCheck(observation_id=price_history_id)], ignore_conflicts=True
+        [PendingCheck(observation_id=price_history_id)],
+        update_conflicts=True,
+        unique_fields=["observation"],
+        update_fields=["queued_at"],
     )
     # robust: a Redis error must not fail the agent's committed report; the periodic task drains.
     transaction.on_commit(start_drain, robust=True)
@@ -53,6 +60,7 @@ def drain(batch: int = BATCH) -> int:
         done = check_batch(batch)
         checked += done
         if done:
+            redis.expire(SCHEDULED_KEY, SCHEDULED_TTL)  # still on it: no second task needed
             continue
         redis.delete(SCHEDULED_KEY)
         # One committed between the empty read and the delete found the flag set and sent no
@@ -66,6 +74,11 @@ def drain(batch: int = BATCH) -> int:
 def check_batch(batch: int = BATCH) -> int:
     """Check up to ``batch`` of the oldest queued observations no other worker holds."""
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # One batch at a time across workers: a later reading of a pair must see what an
+            # earlier one decided (resolved, streaks). Released at commit or rollback.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
         ids = list(
             PendingCheck.objects.select_for_update(skip_locked=True)
             .order_by("observation_id")

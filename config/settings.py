@@ -432,6 +432,8 @@ WATCHER_ALERT_REFERENCE_MAX_AGE = env.int("WATCHER_ALERT_REFERENCE_MAX_AGE", def
 # A dumping alert resting on a reading older than this (seconds) is held while agents are
 # offline or the night is unfinished: the SKU may simply not have been read yet.
 WATCHER_ALERT_HOLD_STALE_AFTER = env.int("WATCHER_ALERT_HOLD_STALE_AFTER", default=12 * 3600)
+# A held alert is told anyway once held this long (seconds), whatever the cause.
+WATCHER_ALERT_HOLD_MAX = env.int("WATCHER_ALERT_HOLD_MAX", default=24 * 3600)
 # The admin's address as recipients reach it, for the links in messages.
 WATCHER_ADMIN_URL = env.str("WATCHER_ADMIN_URL", default="http://localhost:8000")
 # Telegram's bot API (a channel's own token wins over this one).

@@ -4,13 +4,16 @@ reason (admin, API) and told to nobody; once the cause clears they are told or d
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -20,6 +23,7 @@ from alerts.models import Alert, AlertKind, AlertStatus, Delivery, HoldReason, N
 from alerts.silence import check_silence
 from tests.alerts.conftest import observe, rule
 from tests.factories import AgentFactory, SubscriptionFactory, TaskFactory
+from tests.threads import held_in_another_thread
 from watcher.models import AgentStatus, Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +196,62 @@ def test_silence_is_held_while_agents_are_offline_and_dropped_if_a_price_came(
     assert released == [by_sku[quiet].pk] and dropped == [by_sku[priced].pk]
     assert by_sku[priced].status == AlertStatus.RESOLVED
     assert by_sku[quiet].status == AlertStatus.OPEN and by_sku[quiet].hold == ""
+
+
+def test_a_cause_that_lasts_past_the_limit_no_longer_silences_the_alert(
+    pair, clock, told, settings
+) -> None:
+    """Agents never come back (or a marketplace nobody works keeps the night unfinished): a
+    held alert is told once it has been held for WATCHER_ALERT_HOLD_MAX, and only once."""
+    dumping_rule()
+    AgentFactory(status=AgentStatus.OFFLINE)
+    with told():
+        [alert] = engine.check(stale_gap(pair, clock).pk)
+    with told():
+        assert holds.review() == ([], [])  # just held: still held
+    assert mail.outbox == []
+    settings.WATCHER_ALERT_HOLD_MAX = 3600
+    Alert.objects.filter(pk=alert.pk).update(held_since=timezone.now() - dt.timedelta(hours=2))
+    with told():
+        assert holds.review() == ([alert.pk], [])
+    alert.refresh_from_db()
+    assert alert.hold == "" and alert.released_at is not None
+    assert len(mail.outbox) == 1
+    with told():
+        assert holds.review() == ([], [])
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alert_released_twice_at_once_is_told_once(pair, clock, settings, celery_eager) -> None:
+    """A check and the periodic review release the same held alert at the same time, in two
+    transactions: the second waits for the first and finds nothing left to tell."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    dumping_rule()
+    AgentFactory(status=AgentStatus.OFFLINE)
+    [alert] = engine.check(stale_gap(pair, clock).pk)
+    assert alert.hold and mail.outbox == []
+    # what both read before either released it
+    first, second = (Alert.objects.select_related("rule").get(pk=alert.pk) for _ in range(2))
+
+    @contextlib.contextmanager
+    def first_release() -> Iterator[None]:
+        with transaction.atomic():
+            assert holds.release([first], timezone.now()) == [alert.pk]
+            yield  # not committed yet
+
+    answers: list[list[int]] = []
+
+    def second_release() -> None:
+        try:
+            answers.append(holds.release([second], timezone.now()))
+        finally:
+            connection.close()
+
+    with held_in_another_thread(first_release):
+        other = threading.Thread(target=second_release)
+        other.start()
+        other.join(0.5)  # it waits for the first's lock (without the lock it is done by now)
+    other.join(30)
+    assert answers == [[]]
+    assert len(mail.outbox) == 1

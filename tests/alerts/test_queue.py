@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from alerts import queue
 from alerts.models import Alert, AlertStatus, PendingCheck
@@ -13,6 +15,7 @@ from alerts.services import check_observation
 from alerts.tasks import check_pending
 from tests.alerts.conftest import observe, rule
 from tests.factories import CompetitorFactory
+from tests.threads import held_in_another_thread
 from watcher.services.redis import get_redis
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +109,67 @@ def test_a_report_queues_its_observation_with_it(pair, clock, empty_queue) -> No
         assert PendingCheck.objects.count() == 1
         raise RuntimeError
     assert not PendingCheck.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reparse_during_its_check_is_queued_again(pair, clock, empty_queue) -> None:
+    """A drain holds an observation's row while a re-parse of it queues it again: the re-parse
+    waits for the drain and its row is there afterwards, so the new figures are checked too."""
+    subscription, competitor = pair
+    get_redis().set(queue.SCHEDULED_KEY, 1)  # a task is on its way: none is sent from here
+    observation = observe(clock, subscription, competitor, price=800)
+
+    @contextlib.contextmanager
+    def draining() -> Iterator[None]:
+        with transaction.atomic():
+            assert len(PendingCheck.objects.select_for_update().filter(pk=observation.pk)) == 1
+            yield
+            PendingCheck.objects.filter(pk=observation.pk).delete()  # checked, as drain does
+
+    def reparse() -> None:
+        try:
+            with transaction.atomic():
+                check_observation(observation.pk)
+        finally:
+            connection.close()
+
+    check_observation(observation.pk)
+    with held_in_another_thread(draining):
+        other = threading.Thread(target=reparse)
+        other.start()
+        other.join(0.5)
+    other.join(30)
+    assert PendingCheck.objects.filter(pk=observation.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_are_checked_one_at_a_time_across_workers(pair, clock, empty_queue) -> None:
+    """Two workers draining at once: the second batch waits for the first to commit, so a later
+    reading of a pair sees what an earlier one decided."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the batches are serialised by a PostgreSQL advisory lock")
+    subscription, competitor = pair
+    get_redis().set(queue.SCHEDULED_KEY, 1)
+    check_observation(observe(clock, subscription, competitor, price=800).pk)
+
+    @contextlib.contextmanager
+    def another_batch() -> Iterator[None]:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [queue.LOCK_KEY])
+            yield
+
+    done: list[int] = []
+
+    def drain() -> None:
+        try:
+            done.append(queue.check_batch())
+        finally:
+            connection.close()
+
+    with held_in_another_thread(another_batch):
+        other = threading.Thread(target=drain)
+        other.start()
+        other.join(0.5)
+        assert done == []  # waiting for the other batch
+    other.join(30)
+    assert done == [1]
