@@ -27,6 +27,7 @@ from watcher.consumers import (
     AgentConsumer,
     LiveConsumer,
     RefusingConsumer,
+    log_database_error,  # the consumers' own way of logging an outage
 )
 
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
@@ -90,7 +91,7 @@ class CloseOnDatabaseOutage:
         try:
             await self.application(scope, receive, tracked)
         except DATABASE_OUTAGE as exc:
-            log.warning("database unavailable", extra={"error": type(exc).__name__})
+            log_database_error(log, exc)
             if "websocket.close" in sent:
                 return
             # The client may be gone already: nothing left to tell it.

@@ -19,7 +19,7 @@ from django.db import InterfaceError, OperationalError
 
 from watcher.models import Agent
 from watcher.services import agents, commands, connections
-from watcher.services.errors import ServiceError, Unauthorized
+from watcher.services.errors import ServiceError, Unauthorized, log_database_error
 from watcher.services.events import (
     LIVE_AGENTS_GROUP,
     AgentEvent,
@@ -82,7 +82,7 @@ class KeptConsumer(AsyncWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         except DATABASE_OUTAGE as exc:
-            log.warning("database unavailable", extra={"error": type(exc).__name__})
+            log_database_error(log, exc)
             # The client may be gone already: nothing left to tell it then.
             with contextlib.suppress(OSError, RuntimeError):
                 if not self.accepted:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
+from watcher.services.errors import log_database_error
 from watcher.views import database_unavailable
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,6 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, OperationalError | InterfaceError):
-            log.warning("database unavailable", extra={"error": exception.__class__.__name__})
+            log_database_error(log, exception)
             return database_unavailable(request)
         return None

@@ -220,6 +220,8 @@ HOSTILE_NAMES = [
     "+7 900",
     "-5",
     "@sum",
+    "\tindented",
+    "\r=carriage",
     "",
     "  spaced  ",
     "comma, and ; both",
@@ -241,7 +243,7 @@ def test_postgresql_and_python_write_the_same_csv_bytes(
     assert connection.vendor == "postgresql"
     monkeypatch.setattr(export, "CHUNK_ROWS", 4)
     monkeypatch.setattr(export, "COPY_CHUNK_ROWS", 3)
-    for night, name in zip(NIGHTS * 4, HOSTILE_NAMES, strict=True):
+    for night, name in zip((NIGHTS * 5)[: len(HOSTILE_NAMES)], HOSTILE_NAMES, strict=True):
         rival = CompetitorFactory(subscription=catalogue.lamp, competitor_sku="900009")
         Competitor.objects.filter(pk=rival.pk).update(name=name, competitor_sku=f"-{name}")
         observe(

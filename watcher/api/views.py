@@ -24,7 +24,7 @@ from watcher.api import serializers as s
 from watcher.api.auth import AgentKeyAuthentication, IsAgent
 from watcher.models import Agent, EmulationConfig
 from watcher.services import agents, commands, distributor, results, stats
-from watcher.services.errors import ServiceError
+from watcher.services.errors import ServiceError, log_database_error
 from watcher.services.health import check_health
 
 BAD_REQUEST = OpenApiResponse(
@@ -299,7 +299,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ServiceError):
         return service_error(exc)
     if isinstance(exc, OperationalError):
-        log.warning("database unavailable", extra={"error": exc.__class__.__name__})
+        log_database_error(log, exc)
         return Response(
             {"detail": _("Database unavailable, try again later."), "code": "unavailable"},
             status=503,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.utils.functional import Promise
 
 
@@ -40,3 +42,21 @@ class Unavailable(ServiceError):
 
     http_status = 503
     code = "unavailable"
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether a database error means the server cannot be reached (refused or lost connection,
+    the pool timing out, the server shutting down) rather than a statement failing (a deadlock,
+    a cancelled query): psycopg's SQLSTATE, none for a failed connection, class 08 or 57P."""
+    state = getattr(exc.__cause__, "sqlstate", None) or getattr(exc, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
+
+
+def log_database_error(logger: logging.Logger, exc: BaseException) -> None:
+    """Logged once per answer: an outage in one line, any other database error (answered 503
+    all the same, it is transient) with its traceback, so that a real fault is not hidden."""
+    logger.warning(
+        "database unavailable",
+        extra={"error": type(exc).__name__},
+        exc_info=None if database_unreachable(exc) else exc,
+    )

@@ -64,7 +64,7 @@ COLUMNS = (
 )
 FIELDS = tuple(field for field, _header in COLUMNS)
 # Cells Excel would run as a formula (names come from operators and marketplaces).
-FORMULA_STARTS = ("=", "+", "-", "@")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
 
 
 def headers() -> list[str]:
@@ -302,6 +302,8 @@ def copy_csv(queryset: QuerySet, dialect: str = EXCEL) -> Iterator[bytes]:
             ids = queryset.filter(id__range=(first, last)).aggregate(
                 ids=StringAgg(Cast("id", TextField()), ",")
             )["ids"]
+            if not ids:  # its rows were deleted since the chunk's bounds were read
+                continue
             params["ids"] = "{" + ids + "}"
         data = bytearray()
         with database.cursor() as cursor, cursor.copy(sql, params) as copy:

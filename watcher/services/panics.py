@@ -63,7 +63,7 @@ def clear_panic(agent: Agent, user: Any) -> PanicCleared:
         try:
             commands.send_command(agent, CommandAction.RESUME, {}, user)
             resumed = True
-        except Unavailable:
+        except (Unavailable, NotFound):  # not connected, or deleted meanwhile: no resume
             connected = False
     done = PanicCleared(ips=ips, resumed=resumed, connected=connected)
     _record(user, agent, done.describe())
