@@ -58,6 +58,18 @@ def stale_gap(pair, clock) -> Any:
     return observe(clock, subscription, competitor, price=800)
 
 
+def assert_told_once_by_review(alert: Alert, told: Callable[[], Any]) -> None:
+    """The review releases the held alert and tells it; a second review tells nothing more."""
+    with told():
+        assert holds.review() == ([alert.pk], [])
+    alert.refresh_from_db()
+    assert alert.hold == "" and alert.released_at is not None
+    assert len(mail.outbox) == 1
+    with told():
+        assert holds.review() == ([], [])
+    assert len(mail.outbox) == 1
+
+
 def test_agents_offline_hold_a_gap_against_an_old_price_visibly(
     pair, clock, told, admin_client
 ) -> None:
@@ -142,14 +154,7 @@ def test_the_cause_clearing_releases_held_alerts(pair, clock, told) -> None:
     assert alert.hold == HoldReason.NIGHT_UNFINISHED and mail.outbox == []
     # the night is done (our SKU's read failed, say): the cause is ours no more, told
     Task.objects.filter(pk=night.pk).update(status=TaskStatus.FAILED)
-    with told():
-        assert holds.review() == ([alert.pk], [])
-    alert.refresh_from_db()
-    assert alert.hold == "" and alert.released_at is not None
-    assert len(mail.outbox) == 1
-    with told():
-        assert holds.review() == ([], [])
-    assert len(mail.outbox) == 1
+    assert_told_once_by_review(alert, told)
 
 
 def test_a_release_in_quiet_hours_waits_for_the_digest(pair, clock, told) -> None:
@@ -212,14 +217,7 @@ def test_a_cause_that_lasts_past_the_limit_no_longer_silences_the_alert(
     assert mail.outbox == []
     settings.WATCHER_ALERT_HOLD_MAX = 3600
     Alert.objects.filter(pk=alert.pk).update(held_since=timezone.now() - dt.timedelta(hours=2))
-    with told():
-        assert holds.review() == ([alert.pk], [])
-    alert.refresh_from_db()
-    assert alert.hold == "" and alert.released_at is not None
-    assert len(mail.outbox) == 1
-    with told():
-        assert holds.review() == ([], [])
-    assert len(mail.outbox) == 1
+    assert_told_once_by_review(alert, told)
 
 
 @pytest.mark.django_db(transaction=True)
