@@ -329,8 +329,7 @@ class DeliveryAdmin(GrammarAdmin):
     # Fits 1366 px: the kind is the channel's; attempts, the time sent and the whole error are on
     # the delivery's page.
     list_display = (
-        "created_at", "event_label", "channel", "recipient_start", "status", "alert_link",
-        "error_start",
+        "created_at", "event_label", "channel", "recipient_start", "status", "error_start",
     )  # fmt: skip
     list_filter = ("status", "kind", EventFilter, "channel")
     list_select_related = ("channel",)
@@ -349,8 +348,13 @@ class DeliveryAdmin(GrammarAdmin):
         return False
 
     @admin.display(description=_("event"), ordering="event")
-    def event_label(self, delivery: Delivery) -> str:
-        return gettext(notifications.EVENT_LABELS.get(delivery.event, delivery.event))
+    def event_label(self, delivery: Delivery) -> SafeString | str:
+        """The event by name, with a link to its alert when it has one."""
+        label = gettext(notifications.EVENT_LABELS.get(delivery.event, delivery.event))
+        if delivery.alert_id is None:
+            return label
+        url = reverse("admin:alerts_alert_change", args=[delivery.alert_id])
+        return format_html('{} <a href="{}">#{}</a>', label, url, delivery.alert_id)
 
     @admin.display(description=_("recipient"), ordering="recipient")
     def recipient_start(self, delivery: Delivery) -> SafeString | str:
@@ -366,10 +370,3 @@ class DeliveryAdmin(GrammarAdmin):
     @admin.display(description=_("last error"))
     def error_start(self, delivery: Delivery) -> str:
         return Truncator(delivery.last_error).chars(40) or "—"
-
-    @admin.display(description=_("alert"), ordering="alert")
-    def alert_link(self, delivery: Delivery) -> SafeString | str:
-        if delivery.alert_id is None:
-            return "—"
-        url = reverse("admin:alerts_alert_change", args=[delivery.alert_id])
-        return format_html('<a href="{}">#{}</a>', url, delivery.alert_id)
