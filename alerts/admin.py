@@ -31,7 +31,7 @@ from alerts.models import (
     NotificationChannel,
 )
 from config.grammar import Grammar, GrammarAdmin
-from watcher.admin_helpers import screenshot_image
+from watcher.admin_helpers import external_link, screenshot_image
 from watcher.models import TaskReport, product_url
 
 # How each model's name reads in the admin's phrases (see watcher.admin_helpers.Grammar).
@@ -63,9 +63,8 @@ def _product_links(marketplace: str, sku: str | None) -> SafeString | str:
         return "—"
     history = reverse("admin:watcher_pricehistory_changelist") + "?" + urlencode({"q": sku})
     return format_html(
-        '<a href="{}" target="_blank" rel="noopener">{}</a> · <a href="{}">{}</a>',
-        product_url(marketplace, sku),
-        sku,
+        '{} · <a href="{}">{}</a>',
+        external_link(product_url(marketplace, sku), sku),
         history,
         gettext("history"),
     )

@@ -15,11 +15,15 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import InterfaceError, OperationalError
 
 from watcher.models import Agent
 from watcher.services import agents, commands, connections
-from watcher.services.errors import ServiceError, Unauthorized, log_database_error
+from watcher.services.errors import (
+    DATABASE_OUTAGE,
+    ServiceError,
+    Unauthorized,
+    log_database_error,
+)
 from watcher.services.events import (
     LIVE_AGENTS_GROUP,
     AgentEvent,
@@ -37,7 +41,6 @@ CLOSE_INVALID_KEY = 4001
 CLOSE_REPLACED = 4002
 CLOSE_FORBIDDEN = 4003
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: a temporary condition of the server (database down)
-DATABASE_OUTAGE = (OperationalError, InterfaceError)
 
 
 def frame_text(value: Any, max_length: int = 100) -> str | None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from watcher.services.errors import log_database_error
+from watcher.services.errors import DATABASE_OUTAGE, log_database_error
 from watcher.views import database_unavailable
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, OperationalError | InterfaceError):
+        if isinstance(exception, DATABASE_OUTAGE):
             log_database_error(log, exception)
             return database_unavailable(request)
         return None

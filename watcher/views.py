@@ -11,7 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -26,7 +25,7 @@ from watcher.models import Agent, AgentStatus, CommandAction, CommandStatus
 from watcher.services import agents as agent_service
 from watcher.services import events, panics, stats
 from watcher.services import metrics as metrics_service
-from watcher.services.errors import NotFound
+from watcher.services.errors import DATABASE_OUTAGE, NotFound
 from watcher.services.events import AgentRow
 
 View = Callable[..., HttpResponse]
@@ -194,7 +193,7 @@ def database_unavailable(request: HttpRequest) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     # A database error raised in a middleware (a session saved on the way out) lands here, not
     # in DatabaseUnavailableMiddleware; it is an outage, not a bug.
-    if isinstance(sys.exception(), OperationalError | InterfaceError):
+    if isinstance(sys.exception(), DATABASE_OUTAGE):
         return database_unavailable(request)
     return _error(request, 500, _("Server error."), lambda: defaults.server_error(request))
 

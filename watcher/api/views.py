@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -24,7 +23,7 @@ from watcher.api import serializers as s
 from watcher.api.auth import AgentKeyAuthentication, IsAgent
 from watcher.models import Agent, EmulationConfig
 from watcher.services import agents, commands, distributor, results, stats
-from watcher.services.errors import ServiceError, log_database_error
+from watcher.services.errors import DATABASE_OUTAGE, ServiceError, log_database_error
 from watcher.services.health import check_health
 
 BAD_REQUEST = OpenApiResponse(
@@ -298,7 +297,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, ServiceError):
         return service_error(exc)
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, DATABASE_OUTAGE):
         log_database_error(log, exc)
         return Response(
             {"detail": _("Database unavailable, try again later."), "code": "unavailable"},

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from django.db import InterfaceError, OperationalError
 from django.utils.functional import Promise
+
+# What the database raises when it cannot answer: every edge turns these into a 503.
+DATABASE_OUTAGE = (OperationalError, InterfaceError)
 
 
 class ServiceError(Exception):
